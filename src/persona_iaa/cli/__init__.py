@@ -1,0 +1,67 @@
+"""The ``persona-iaa`` command. Sub-commands stay thin: parse, call the library, print.
+
+Each module of this package registers its sub-commands with :func:`command`.
+Exit status: 0 success, 2 usage or input error (one line on stderr), 3 some images failed to score.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+from .. import __version__
+from ..errors import PersonaIAAError
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+Handler = Callable[[argparse.Namespace], int]
+ArgumentAdder = Callable[[argparse.ArgumentParser], None]
+_COMMANDS: dict[str, tuple[ArgumentAdder, Handler, str]] = {}
+
+#: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
+COMMAND_MODULES: tuple[str, ...] = ("train", "evaluate", "score", "demo")
+
+
+def command(name: str, help: str, add_arguments: ArgumentAdder) -> Callable[[Handler], Handler]:
+    """Register a sub-command: ``add_arguments`` builds its parser, the decorated function handles it."""
+
+    def decorate(handler: Handler) -> Handler:
+        _COMMANDS[name] = (add_arguments, handler, help)
+        return handler
+
+    return decorate
+
+
+def print_json(data: Any) -> None:
+    from ..evaluation.metrics import json_safe
+
+    print(json.dumps(json_safe(data), indent=2, allow_nan=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+    parser = argparse.ArgumentParser(
+        prog="persona-iaa", description="Personality-driven multi-task image aesthetic assessment."
+    )
+    parser.add_argument("--version", action="version", version=f"persona-iaa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (add_arguments, handler, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except PersonaIAAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Files -> records -> datasets: dataset formats, the safe image opener and transforms."""

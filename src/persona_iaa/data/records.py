@@ -1,0 +1,71 @@
+"""The in-memory form every dataset format parses into: labelled image records and skip reports."""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from PIL import Image
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+AESTHETIC = "aesthetic"
+PERSONALITY = "personality"
+TASKS: tuple[str, ...] = (AESTHETIC, PERSONALITY)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One labelled image.
+
+    ``target`` is the normalised label: ``(score,)`` in [0, 1] for the aesthetic task, the five traits
+    (O, C, E, A, N) in [-1, 1] for the personality task. ``split`` is the split the distribution assigns
+    (None lets the split logic decide). ``meta`` keeps format-specific extras (vote counts, attributes).
+    """
+
+    path: str
+    target: tuple[float, ...]
+    split: Optional[str] = None
+    meta: Optional[dict[str, Any]] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Skip:
+    """An entry that a loader left out, and why (missing file, known-corrupt id, bad label...)."""
+
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass
+class DatasetSource:
+    """A parsed dataset: records of one task plus what was skipped.
+
+    ``open_image`` decodes one record's image; formats backed by a cache replace it.
+    """
+
+    spec: str
+    task: str
+    records: list[Record]
+    skipped: list[Skip] = dataclasses.field(default_factory=list)
+    open_image: Optional[Callable[[str], Image.Image]] = None
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def skip_summary(self, examples: int = 3) -> dict[str, dict[str, Any]]:
+        """Counts per reason with the first few paths, for reports and `datasets inspect`."""
+        counts = Counter(s.reason for s in self.skipped)
+        summary: dict[str, dict[str, Any]] = {}
+        for reason, count in counts.most_common():
+            first = [s.path for s in self.skipped if s.reason == reason][:examples]
+            summary[reason] = {"count": count, "examples": first}
+        return summary
+
+
+def targets_of(records: Sequence[Record]) -> list[tuple[float, ...]]:
+    return [r.target for r in records]
+
+
+def resolve_image(root: Path, relative: str) -> Path:
+    """Absolute image path for a label-file entry (absolute entries are kept as they are)."""
+    path = Path(relative)
+    return path if path.is_absolute() else root / path

@@ -1,0 +1,113 @@
+"""`FORMAT:PATH` dataset arguments: formats register a parser; split handling lives here, once.
+
+A format parser only turns files into :class:`Record` lists (with the distribution's own split where it
+has one). :func:`split_records` then applies the one split policy for every format: keep the
+distribution's train/val/test, carve a seeded validation slice from train when there is none, and carve
+test too when the distribution has no split at all.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from ..errors import DataError
+from .records import SPLITS, TASKS, DatasetSource, Record
+
+FormatParser = Callable[..., DatasetSource]
+
+
+class _Format:
+    def __init__(self, name: str, parser: FormatParser, tasks: tuple[str, ...], help: str):
+        self.name, self.parser, self.tasks, self.help = name, parser, tasks, help
+
+
+_FORMATS: dict[str, _Format] = {}
+
+
+def register_format(name: str, *, tasks: tuple[str, ...] = TASKS, help: str = "") -> Callable:
+    """Decorator: ``@register_format("aadb", tasks=("aesthetic",))`` over ``parse(path, task, **options)``."""
+
+    def decorate(parser: FormatParser) -> FormatParser:
+        _FORMATS[name] = _Format(name, parser, tasks, help or (parser.__doc__ or "").strip().split("\n")[0])
+        return parser
+
+    return decorate
+
+
+def available_formats() -> dict[str, str]:
+    _import_builtin_formats()
+    return {name: fmt.help for name, fmt in sorted(_FORMATS.items())}
+
+
+#: Modules under persona_iaa.data that register formats when imported.
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("csv", "aadb")
+
+
+def _import_builtin_formats() -> None:
+    import importlib
+
+    for module in BUILTIN_FORMAT_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """Split ``FORMAT:PATH``; a bare existing ``.csv`` path means ``csv:``."""
+    _import_builtin_formats()
+    name, sep, path = spec.partition(":")
+    if not sep or not path:
+        if spec.lower().endswith(".csv"):
+            return "csv", Path(spec)
+        raise DataError(
+            f"dataset argument {spec!r} is not FORMAT:PATH; formats: {', '.join(sorted(_FORMATS))}"
+        )
+    if name not in _FORMATS:
+        raise DataError(f"unknown dataset format {name!r} in {spec!r}; formats: {', '.join(sorted(_FORMATS))}")
+    return name, Path(path).expanduser()
+
+
+def load_source(spec: str, task: str, options: Optional[Mapping[str, Any]] = None) -> DatasetSource:
+    """Parse a dataset argument for one task (``aesthetic`` or ``personality``)."""
+    name, path = parse_spec(spec)
+    fmt = _FORMATS[name]
+    if task not in fmt.tasks:
+        raise DataError(f"format {name!r} provides {' and '.join(fmt.tasks)} labels, not {task} labels")
+    if not path.exists():
+        raise DataError(f"{spec}: {path} does not exist")
+    source = fmt.parser(path, task, **dict(options or {}))
+    if not source.records:
+        raise DataError(f"{spec}: no usable {task} records found under {path}")
+    return source
+
+
+def split_records(
+    records: list[Record], *, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> dict[str, list[Record]]:
+    """The one split policy (see module docstring). Deterministic for a given seed.
+
+    ``val_fraction`` below 1 is a share of train, 1 or more an image count (AVA's usual 2,000-image slice).
+    """
+    explicit: dict[str, list[Record]] = {s: [] for s in SPLITS}
+    unassigned: list[Record] = []
+    for record in records:
+        if record.split is None:
+            unassigned.append(record)
+        elif record.split in explicit:
+            explicit[record.split].append(record)
+        else:
+            raise DataError(f"{record.path}: unknown split {record.split!r} (expected train, val or test)")
+    rng = random.Random(seed)
+    if not explicit["test"] and not explicit["val"] and not explicit["train"]:
+        pool = list(unassigned)
+        rng.shuffle(pool)
+        n_test = max(1, round(len(pool) * test_fraction)) if len(pool) > 2 and test_fraction > 0 else 0
+        explicit["test"], unassigned = pool[:n_test], pool[n_test:]
+    explicit["train"] += unassigned
+    if not explicit["val"] and val_fraction > 0 and len(explicit["train"]) > 2:
+        train = list(explicit["train"])
+        rng.shuffle(train)
+        n_val = int(val_fraction) if val_fraction >= 1 else max(1, round(len(train) * val_fraction))
+        val_paths = {r.path for r in train[:n_val]}
+        explicit["val"] = [r for r in explicit["train"] if r.path in val_paths]
+        explicit["train"] = [r for r in explicit["train"] if r.path not in val_paths]
+    return explicit

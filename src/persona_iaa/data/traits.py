@@ -1,0 +1,46 @@
+"""Big-Five trait scales as distributed, mapped to the model's [-1, 1]."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+#: name -> (low, high) of the raw scale; each maps linearly onto [-1, 1].
+TRAIT_SCALES: dict[str, tuple[float, float]] = {
+    "unit": (-1.0, 1.0),  # already normalised
+    "bfi10": (2.0, 10.0),  # BFI-10 sums of two 1..5 items: (x - 6) / 4
+    "items": (-4.0, 4.0),  # sums of two -2..+2 items: x / 4
+}
+
+
+def detect_trait_scale(values: np.ndarray) -> str:
+    """The narrowest known scale that holds every value; an error names the observed range."""
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    for name in ("unit", "items", "bfi10"):
+        lo, hi = TRAIT_SCALES[name]
+        if lo - 1e-9 <= low and high <= hi + 1e-9:
+            # Values in [2, 10] that are also in [-4, 4] are ambiguous; integers >= 2 only mean BFI-10.
+            if name == "items" and low >= 2 and np.allclose(values, np.round(values)):
+                return "bfi10"
+            return name
+    raise DataError(
+        f"trait values span [{low:g}, {high:g}], which matches no known scale "
+        f"({', '.join(f'{k}: {v[0]:g}..{v[1]:g}' for k, v in TRAIT_SCALES.items())}); "
+        "declare trait_scale or rescale the file"
+    )
+
+
+def normalise_traits(rows: Sequence[Sequence[float]], scale: str = "auto") -> np.ndarray:
+    """Rows of five raw trait values -> float array in [-1, 1] (``scale`` = auto or a TRAIT_SCALES key)."""
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    if scale == "auto":
+        scale = detect_trait_scale(values)
+    if scale not in TRAIT_SCALES:
+        raise DataError(f"unknown trait_scale {scale!r}; choose auto or one of {', '.join(TRAIT_SCALES)}")
+    lo, hi = TRAIT_SCALES[scale]
+    normalised = (values - (lo + hi) / 2) / ((hi - lo) / 2)
+    if np.nanmin(normalised) < -1 - 1e-6 or np.nanmax(normalised) > 1 + 1e-6:
+        raise DataError(f"trait values fall outside the declared {scale} scale {lo:g}..{hi:g}")
+    return normalised

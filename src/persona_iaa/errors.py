@@ -1,0 +1,22 @@
+"""Exceptions users see as one clear line (the CLI prints `error: <message>` and exits 2)."""
+from __future__ import annotations
+
+
+class PersonaIAAError(Exception):
+    """Base class: anything raised on purpose for bad input or configuration."""
+
+
+class DataError(PersonaIAAError):
+    """A dataset argument, label file or image folder is missing or malformed."""
+
+
+class ConfigError(PersonaIAAError):
+    """A configuration key or value is unknown or invalid."""
+
+
+class ModelError(PersonaIAAError):
+    """An unknown backbone, unavailable weights or an incompatible checkpoint."""
+
+
+class ImageError(PersonaIAAError):
+    """One image could not be decoded; carries a one-line reason."""

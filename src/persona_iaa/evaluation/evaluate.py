@@ -1,0 +1,88 @@
+"""Run a model over labelled records and compute the paper's metrics."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..config import Config, load_config
+from ..data.loading import RecordDataset, make_loader
+from ..data.records import AESTHETIC, PERSONALITY
+from ..data.registry import load_source, split_records
+from ..data.transforms import eval_transform
+from ..errors import DataError
+from ..models.pdmtl import PersonalityDrivenIAA
+from ..runtime import resolve_device
+from .metrics import aesthetic_metrics, personality_metrics
+
+
+@dataclasses.dataclass
+class Predictions:
+    score: np.ndarray
+    aesthetic: np.ndarray
+    personality: np.ndarray
+    target: np.ndarray
+
+
+@torch.no_grad()
+def predict(model: PersonalityDrivenIAA, loader: DataLoader, device: torch.device, desc: str = "eval") -> Predictions:
+    """All three outputs and the targets over a loader of ``(image, target, index)`` batches."""
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {"score": [], "aesthetic": [], "personality": [], "target": []}
+    for images, targets, _ in tqdm(loader, desc=desc, leave=False, disable=None):
+        out = model(images.to(device, non_blocking=True))
+        parts["score"].append(out.score.float().cpu().numpy())
+        parts["aesthetic"].append(out.aesthetic.float().cpu().numpy())
+        parts["personality"].append(out.personality.float().cpu().numpy())
+        parts["target"].append(targets.numpy())
+    joined = {k: np.concatenate(v) if v else np.zeros((0, 1)) for k, v in parts.items()}
+    return Predictions(joined["score"].reshape(-1), joined["aesthetic"].reshape(-1),
+                       joined["personality"].reshape(-1, 5), joined["target"])
+
+
+def run_config(checkpoint: Union[str, Path]) -> Config:
+    """The configuration a run was trained with (defaults when the model file stands alone)."""
+    path = Path(checkpoint)
+    config_file = (path if path.is_dir() else path.parent) / "config.yaml"
+    return load_config(config_file if config_file.is_file() else None)
+
+
+def evaluate_model(model: PersonalityDrivenIAA, preprocessing, *, aesthetic: Optional[str], split: str = "test",
+                   personality: Optional[str] = None, config: Optional[Config] = None, batch_size: int = 32,
+                   workers: int = 0, device: str = "auto") -> dict[str, Any]:
+    """Metrics on ``split`` of each dataset given, with the run's split policy so test stays test."""
+    config = config or Config()
+    device_ = resolve_device(device)
+    model = model.to(device_)
+    transform = eval_transform(preprocessing)
+    result: dict[str, Any] = {}
+    for spec, task, options in ((aesthetic, AESTHETIC, config.data.aesthetic_options),
+                                (personality, PERSONALITY, config.data.personality_options)):
+        if not spec:
+            continue
+        source = load_source(spec, task, options if spec == getattr(config.data, task) else {})
+        splits = split_records(source.records, val_fraction=config.data.val_fraction,
+                               test_fraction=config.data.test_fraction, seed=config.train.seed)
+        if split == "all":
+            records = [r for part in splits.values() for r in part]
+        elif split in splits:
+            records = splits[split]
+        else:
+            raise DataError(f"unknown split {split!r}; choose train, val, test or all")
+        if not records:
+            raise DataError(f"{spec}: the {split} split is empty")
+        loader = make_loader(RecordDataset(records, transform, source.open_image), batch_size,
+                             shuffle=False, workers=workers, seed=0)
+        pred = predict(model, loader, device_, desc=f"{task} {split}")
+        if task == AESTHETIC:
+            result.update(aesthetic_metrics(pred.score, pred.target[:, 0]))
+            result["aesthetic_only"] = aesthetic_metrics(pred.aesthetic, pred.target[:, 0])
+        else:
+            result["personality"] = personality_metrics(pred.personality, pred.target)
+    result["inter_task_weights"] = model.inter_task_weights()
+    return result

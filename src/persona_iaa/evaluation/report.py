@@ -1,0 +1,76 @@
+"""Paper-shaped outputs: Tables 1/2 as text and the Fig. 4 bar chart of the inter-task weights."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from ..constants import TRAIT_NAMES, TRAITS
+
+#: The paper's reference rows (Tables 1 and 2) for side-by-side comparison.
+PAPER_RESULTS: dict[str, dict[str, float]] = {
+    "AVA, paper (only aesthetic task)": {"acc": 0.761},
+    "AVA, paper (proposed)": {"acc": 0.815},
+    "AADB, paper (only aesthetic task)": {"srocc": 0.637, "plcc": 0.668, "rmse": 0.022},
+    "AADB, paper (proposed)": {"srocc": 0.680, "plcc": 0.702, "rmse": 0.016},
+}
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("acc", "ACC(%)"), ("srocc", "SROCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("rmse", "RMSE"), ("mae", "MAE"), ("n", "N"),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if key == "acc":
+        return f"{100 * value:.1f}"
+    if key == "n":
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def metrics_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """Rows of method name -> metrics, as an aligned text table."""
+    header = ["Method"] + [title for _, title in COLUMNS]
+    body = [[name] + [_cell(key, metrics.get(key)) for key, _ in COLUMNS] for name, metrics in rows.items()]
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [header] + body]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def weights_table(weights: Mapping[str, float]) -> str:
+    return "  ".join(f"{t}={weights[t]:+.4f}" for t in TRAITS)
+
+
+def personality_table(per_trait: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["Trait              PLCC    RMSE"]
+    for key in list(TRAITS) + ["mean"]:
+        name = TRAIT_NAMES.get(key, "mean")
+        m = per_trait[key]
+        lines.append(f"{name:<17}{_cell('plcc', m.get('plcc')):>6}  {_cell('rmse', m.get('rmse')):>6}")
+    return "\n".join(lines)
+
+
+def plot_inter_task_weights(weights: Mapping[str, float], path: Union[str, Path],
+                            title: Optional[str] = "Inter-task weights w (cf. the paper's Fig. 4)") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [weights[t] for t in TRAITS]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    ax.bar([TRAIT_NAMES[t] for t in TRAITS], values, color=["#c0504d" if v < 0 else "#4f81bd" for v in values])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("coefficient")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

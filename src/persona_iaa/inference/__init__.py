@@ -1,0 +1,1 @@
+"""Using a trained model: predictor, batched scoring engine, writers, export."""

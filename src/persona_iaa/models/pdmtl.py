@@ -1,0 +1,87 @@
+"""PersonalityDrivenIAA: the multi-task model of Li et al. (ICME 2019).
+
+shared backbone -> pooled features -> aesthetic head (Sigmoid, s_a in [0, 1])
+                                   -> personality head (Tanh, s_p in [-1, 1]^5, order O C E A N)
+score = s_a + w . s_p, with the five inter-task weights w initialised to 0 (eq. 5).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+from ..constants import TRAITS
+from .backbones import Backbone, create_backbone
+from .weights import WeightsArg, describe
+
+
+class IAAOutput(NamedTuple):
+    """Named model output; a NamedTuple so that tracing and ONNX export see plain tensors."""
+
+    score: torch.Tensor  # [N] final aesthetic score (eq. 5)
+    aesthetic: torch.Tensor  # [N] s_a from the aesthetic head
+    personality: torch.Tensor  # [N, 5] s_p, traits of the users who like the image
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the architecture (weights come from the checkpoint)."""
+
+    backbone: str = "densenet121"
+    hidden_dims: tuple[int, ...] = (1024, 512)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backbone": self.backbone, "hidden_dims": list(self.hidden_dims)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        return cls(backbone=data["backbone"], hidden_dims=tuple(data.get("hidden_dims", (1024, 512))))
+
+
+def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, activation: nn.Module) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for hidden in hidden_dims:
+        layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, outputs), activation)
+
+
+class PersonalityDrivenIAA(nn.Module):
+    def __init__(self, backbone: Backbone, hidden_dims: Sequence[int] = (1024, 512), spec: ModelSpec | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.aesthetic_head = prediction_head(backbone.out_features, hidden_dims, 1, nn.Sigmoid())
+        self.personality_head = prediction_head(backbone.out_features, hidden_dims, len(TRAITS), nn.Tanh())
+        self.inter_task = nn.Parameter(torch.zeros(len(TRAITS)))
+        self.spec = spec or ModelSpec("custom", tuple(hidden_dims))
+
+    def forward(self, images: torch.Tensor) -> IAAOutput:
+        features = self.backbone(images)
+        aesthetic = self.aesthetic_head(features).squeeze(-1)
+        personality = self.personality_head(features)
+        score = aesthetic + personality @ self.inter_task.to(personality.dtype)
+        return IAAOutput(score, aesthetic, personality)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The three learning-rate groups of the paper: shared layers, task heads, inter-task weights."""
+        return {
+            "backbone": list(self.backbone.parameters()),
+            "heads": list(self.aesthetic_head.parameters()) + list(self.personality_head.parameters()),
+            "inter_task": [self.inter_task],
+        }
+
+    def inter_task_weights(self) -> dict[str, float]:
+        return {trait: float(w) for trait, w in zip(TRAITS, self.inter_task.detach().cpu())}
+
+
+def build_model(
+    backbone: str = "densenet121", weights: WeightsArg = None, *, hidden_dims: Sequence[int] = (1024, 512)
+) -> PersonalityDrivenIAA:
+    """Build the model; ``weights`` is None (random), ``"imagenet"`` or a path to a backbone state dict."""
+    spec = ModelSpec(backbone, tuple(hidden_dims))
+    model = PersonalityDrivenIAA(create_backbone(backbone, weights), hidden_dims, spec)
+    model.backbone_weights = describe(weights)  # provenance, recorded in checkpoints
+    return model

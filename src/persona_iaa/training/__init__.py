@@ -1,0 +1,1 @@
+"""Training: the two-stage protocol, losses and model files."""
