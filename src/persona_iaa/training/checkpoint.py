@@ -68,6 +68,8 @@ def save_model(directory: Union[str, Path], model: PersonalityDrivenIAA, preproc
 def resolve_model_path(path: Union[str, Path]) -> tuple[Path, Path]:
     """A run directory, a ``.safetensors`` file or a ``.json`` file -> (weights, metadata) paths."""
     path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelError(f"{path}: not found (expected a run directory or a model .safetensors file)")
     if path.is_dir():
         weights, meta = path / WEIGHTS_FILE, path / META_FILE
     elif path.suffix in (".safetensors", ".json"):

@@ -1,0 +1,124 @@
+"""The two-stage protocol: what changes in which stage, learning rates, alternation, outputs."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+from persona_iaa.errors import ConfigError
+from persona_iaa.training import protocol
+from persona_iaa.training.losses import aesthetic_loss, final_loss, personality_loss
+from persona_iaa.training.protocol import Trainer, fit_inter_task_lstsq
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items() if v.is_floating_point())
+
+
+def test_losses_by_hand():
+    pred, target = torch.tensor([0.5, 1.0]), torch.tensor([0.0, 0.0])
+    assert aesthetic_loss(pred, target).item() == pytest.approx((0.25 + 1.0) / 2)
+    assert final_loss(pred, target).item() == pytest.approx((0.25 + 1.0) / 2)
+    traits = torch.tensor([[1.0, 0, 0, 0, 0], [1.0, 1.0, 0, 0, 0]])
+    # per-image sums 1 and 2, mean over images 1.5
+    assert personality_loss(traits, torch.zeros(2, 5)).item() == pytest.approx(1.5)
+
+
+def test_stage1_trains_backbone_and_heads_but_not_w_and_stage2_only_w(demo_data, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1"))
+    trainer.run_dir.mkdir(parents=True)
+    model = trainer.model
+    before = {name: snapshot(getattr(model, name)) for name in ("backbone", "aesthetic_head", "personality_head")}
+    trainer.stage1()
+    for name, state in before.items():
+        assert changed(state, getattr(model, name)), f"{name} did not train in stage 1"
+    assert torch.count_nonzero(model.inter_task) == 0
+    after1 = {name: snapshot(getattr(model, name)) for name in before}
+    trainer.stage2()
+    for name, state in after1.items():
+        assert not changed(state, getattr(model, name)), f"{name} changed in stage 2"
+    assert torch.count_nonzero(model.inter_task) == 5
+
+
+def test_optimizer_groups_use_the_papers_rates(demo_data, tmp_path):
+    config = tiny_config(tmp_path / "run", demo_data)
+    config.optim.lr_backbone, config.optim.lr_heads, config.optim.lr_inter_task = 1e-5, 1e-4, 2e-4
+    trainer = Trainer(config)
+    stage1, stage2 = trainer.optimizer(1), trainer.optimizer(2)
+    assert [(g["name"], g["lr"]) for g in stage1.param_groups] == [("backbone", 1e-5), ("heads", 1e-4)]
+    assert [(g["name"], g["lr"]) for g in stage2.param_groups] == [("inter_task", 2e-4)]
+    for group in stage1.param_groups + stage2.param_groups:
+        assert group["momentum"] == 0.9 and group["weight_decay"] == 1e-5
+
+
+def test_stage1_alternates_aesthetic_and_personality_batches(demo_data, tmp_path, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(protocol, "aesthetic_loss", lambda p, t: (calls.append("a"), aesthetic_loss(p, t))[1])
+    monkeypatch.setattr(protocol, "personality_loss", lambda p, t: (calls.append("p"), personality_loss(p, t))[1])
+    # 24 personality training images in batches of 16 -> 2 batches per pass; 39 aesthetic -> 3 batches:
+    # the personality loader must cycle.
+    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1", "data.batch_size=16"))
+    trainer.run_dir.mkdir(parents=True)
+    trainer.stage1()
+    n_batches = -(-len(trainer.aesthetic.splits["train"]) // 16)
+    assert calls == ["a", "p"] * n_batches
+    assert n_batches > -(-len(trainer.personality.splits["train"]) // 16)
+
+
+def test_learning_rates_decay_by_0_9_per_epoch(demo_data, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=3", "train.stage2_epochs=2"))
+    trainer.run()
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    stage1 = [r for r in rows if r["stage"] == "1"]
+    stage2 = [r for r in rows if r["stage"] == "2"]
+    assert len(stage1) == 3 and len(stage2) == 2
+    lrs = [float(r["lr_heads"]) for r in stage1]
+    assert lrs[1] == pytest.approx(lrs[0] * 0.9) and lrs[2] == pytest.approx(lrs[0] * 0.81)
+    assert float(stage2[1]["lr_inter_task"]) == pytest.approx(float(stage2[0]["lr_inter_task"]) * 0.9)
+    assert all(r["val_srocc"] != "" for r in stage1)
+
+
+def test_lstsq_solver_solves_eq6_exactly(demo_data, tmp_path):
+    result = Trainer(tiny_config(tmp_path / "run", demo_data, "train.inter_task_solver=lstsq")).run()
+    stage2 = result["stage2"]
+    assert stage2["weights"] == pytest.approx(stage2["lstsq_weights"], abs=1e-6)
+    assert stage2["lstsq_train_mse"] <= stage2["train_mse_without_w"] + 1e-12
+    # no other w does better on the same frozen outputs
+    rng = np.random.default_rng(0)
+    a, p = rng.uniform(0, 1, 40), rng.uniform(-1, 1, (40, 5))
+    t = a + p @ np.array([0.1, -0.2, 0.05, 0.3, -0.1]) + rng.normal(0, 0.01, 40)
+    w = fit_inter_task_lstsq(a, p, t)
+    np.testing.assert_allclose(w, [0.1, -0.2, 0.05, 0.3, -0.1], atol=0.02)
+
+
+def test_aesthetic_only_baseline_needs_no_personality_data(demo_data, tmp_path):
+    config = tiny_config(tmp_path / "run", demo_data, "train.personality=false", "data.personality=null")
+    result = Trainer(config).run()
+    assert result["stage2"] is None
+    assert result["inter_task_weights"] == {t: 0.0 for t in "OCEAN"}
+
+
+def test_multitask_without_personality_data_is_a_clear_error(demo_data, tmp_path):
+    with pytest.raises(ConfigError, match="--no-personality"):
+        Trainer(tiny_config(tmp_path / "run", demo_data, "data.personality=null"))
+
+
+def test_run_directory_holds_everything_and_runs_repeat(demo_data, tmp_path):
+    first = Trainer(tiny_config(tmp_path / "a", demo_data, "train.epochs=1")).run()
+    second = Trainer(tiny_config(tmp_path / "b", demo_data, "train.epochs=1")).run()
+    for name in ("config.yaml", "metrics.csv", "test_metrics.json", "model.safetensors", "model.json",
+                 "inter_task_weights.png"):
+        assert (tmp_path / "a" / name).is_file(), name
+    assert first["test"] == second["test"] and first["inter_task_weights"] == second["inter_task_weights"]
+    saved = json.loads((tmp_path / "a" / "test_metrics.json").read_text())
+    assert saved["test"]["n"] == 24 and set(saved["personality"]) == {"O", "C", "E", "A", "N", "mean"}
+    meta = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert meta["model"]["backbone"] == "tiny" and meta["preprocessing"]["crop_size"] == 28
