@@ -17,7 +17,8 @@ darkness        a dark vignette closing the scene           aesthetic: -; traits
 Aesthetic score (in [0, 1]) = 0.10 + 0.30*(1 - |exposure - 0.6|/0.6) + 0.20*sharpness
 + 0.15*colourfulness + 0.15*composition - 0.15*darkness + N(0, 0.03), clipped.
 Liker traits (in [-1, 1]) are linear in the same properties plus noise (see :func:`liker_traits`).
-The aesthetic set is written in the AADB list-file layout, the personality set as a ``csv:`` file.
+The aesthetic set is written in the AADB list-file layout, the personality set as a ``csv:`` file. As in the
+paper's AADB experiment, the personality domain is much larger than the aesthetic one (3,000 vs 350 images).
 """
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def _properties(rng: np.random.Generator) -> dict[str, float]:
     return {name: float(rng.uniform()) for name in PROPERTIES}
 
 
-def make_demo_data(root: Path, *, n_train: int = 600, n_val: int = 100, n_test: int = 150,
-                   n_personality: int = 500, size: int = 96, seed: int = 0) -> dict[str, Any]:
+def make_demo_data(root: Path, *, n_train: int = 250, n_val: int = 100, n_test: int = 300,
+                   n_personality: int = 3000, size: int = 96, seed: int = 0) -> dict[str, Any]:
     """Write the aesthetic set (AADB layout) and personality set (csv) under ``root``; returns specs."""
     rng = np.random.default_rng(seed)
     aadb = root / "aesthetic"
