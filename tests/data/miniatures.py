@@ -35,10 +35,6 @@ def save_photo(path: Path, kind: str = "rgb", size: tuple[int, int] = (40, 30), 
 
 
 # -- AVA ---------------------------------------------------------------------------------------------
-def ava_row(index: int, image_id: int, votes: list[int]) -> str:
-    return " ".join(map(str, [index, image_id, *votes, 1, 22, 1396]))
-
-
 def write_ava(root: Path, n: int = 40, seed: int = 0, nested: bool = False) -> dict:
     """AVA.txt + images/<id>.jpg + aesthetics_image_lists/generic_test.jpgl, with the release's gaps.
 
@@ -53,7 +49,7 @@ def write_ava(root: Path, n: int = 40, seed: int = 0, nested: bool = False) -> d
     for index, image_id in enumerate(ids, start=1):
         counts = rng.multinomial(int(rng.integers(60, 200)), rng.dirichlet(np.ones(10))).tolist()
         votes[str(image_id)] = counts
-        rows.append(ava_row(index, image_id, counts))
+        rows.append(" ".join(map(str, [index, image_id, *counts, 1, 22, 1396])))  # tags 1, 22; challenge
     base.mkdir(parents=True, exist_ok=True)
     (base / "AVA.txt").write_text("\n".join(rows) + "\n")
     missing = {str(ids[5]), str(ids[6])}

@@ -64,10 +64,14 @@ def test_old_test_list_on_request(tmp_path):
         load_source(f"aadb:{tmp_path}", "aesthetic", {"test_list": "Nope"})
 
 
+def cells(names: list[str]) -> np.ndarray:
+    """A 1 x n MATLAB cell array of strings, as AADBinfo.mat stores its name lists."""
+    return np.array([[np.array([n]) for n in names]], dtype=object)
+
+
 def test_official_aadbinfo_mat_as_label_source(tmp_path):
     train = [f"farm1_{i}_1900000{i}_abc_b.jpg" for i in range(6)]
     test = [f"farm2_{i}_2000000{i}_def_b.jpg" for i in range(3)]
-    cells = lambda names: np.array([[np.array([n]) for n in names]], dtype=object)  # noqa: E731 (1 x n cell)
     savemat(tmp_path / "AADBinfo.mat", {"trainNameList": cells(train), "trainScore": np.linspace(0, 1, 6)[None],
                                         "testNameList": cells(test), "testScore": np.array([[0.05, 0.5, 1.0]])})
     for i, name in enumerate(train[1:] + test):

@@ -10,7 +10,7 @@ from persona_iaa.cli import main
 from persona_iaa.data.registry import load_source, split_records
 from persona_iaa.errors import DataError
 
-from .miniatures import ava_row, save_photo, write_ava
+from .miniatures import save_photo, write_ava
 
 
 def test_standard_split_missing_and_corrupt_ids(tmp_path):

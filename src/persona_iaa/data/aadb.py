@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip
+from .records import DatasetSource, FileIndex, Record, Skip, locate_file
 from .registry import register_format
 
 LABEL_DIR = "imgListFiles_label"
@@ -114,7 +114,7 @@ def read_attributes(labels: Path, parts: tuple[str, ...]) -> dict[str, dict[str,
 def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto",
                labels: str = "auto") -> DatasetSource:
     label_dir = find_label_dir(path)
-    mat_file = next((p for p in (path / MAT_FILE, path / LABEL_DIR / MAT_FILE) if p.is_file()), None)
+    mat_file = locate_file(path, "auto", (MAT_FILE, f"{LABEL_DIR}/{MAT_FILE}"), f"aadb:{path}")
     if labels == "auto":
         labels = "lists" if label_dir else "mat"
     info: dict[str, Any] = {"labels": labels}

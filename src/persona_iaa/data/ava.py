@@ -19,7 +19,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip, resolve_image
+from .records import DatasetSource, FileIndex, Record, Skip, locate_file, resolve_image
 from .registry import register_format
 from .tables import column, open_table
 
@@ -43,15 +43,10 @@ VOTE_HEADER = re.compile(r"^(?:score|vote|votes|count|count_rating|rating)[ _]?(
 def find_label_file(root: Path, labels: str) -> Path:
     if root.is_file():
         return root
-    if labels != "auto":
-        path = resolve_image(root, labels)
-        if not path.is_file():
-            raise DataError(f"ava:{root}: label file {path} not found")
-        return path
-    for candidate in LABEL_FILES:
-        if (root / candidate).is_file():
-            return root / candidate
-    raise DataError(f"ava:{root}: no AVA.txt (or AVA.csv) under {root}")
+    found = locate_file(root, labels, LABEL_FILES, f"ava:{root}")
+    if found is None:
+        raise DataError(f"ava:{root}: no AVA.txt (or AVA.csv) under {root}")
+    return found
 
 
 def read_ava_txt(path: Path) -> tuple[list[str], np.ndarray]:
@@ -112,9 +107,9 @@ def find_test_list(label_file: Path, root: Path, test_list: str) -> Optional[Pat
     if test_list == "none":
         return None
     name = "generic_test" if test_list == "auto" else test_list
-    candidates = [Path(name)] if Path(name).suffix else []
-    for folder in {label_file.parent, root if root.is_dir() else label_file.parent}:
-        candidates += [folder / LIST_DIR / f"{name}.jpgl", folder / name]
+    candidates = []
+    for folder in dict.fromkeys([label_file.parent, root]):
+        candidates += [folder / LIST_DIR / f"{name}.jpgl", folder / name]  # a list name, or a file path
     for candidate in candidates:
         if candidate.is_file():
             return candidate

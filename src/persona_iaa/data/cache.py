@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import mmap
 import os
@@ -110,19 +111,10 @@ def write_shard(job: ShardJob) -> int:
             paths.append(path)
         except ImageError as exc:
             unreadable.append((path, short_reason(exc, path)))
-    offsets, position = [], 0
-    for chunk in chunks:
-        offsets.append(position)
-        position += len(chunk)
-
-    def dump(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-
-    atomic_write(job.data_file, dump)
-    write_json(job.index_file, {"paths": paths, "offsets": offsets, "lengths": [len(c) for c in chunks],
-                                "unreadable": unreadable})
+    lengths = [len(chunk) for chunk in chunks]
+    atomic_write(job.data_file, lambda tmp: Path(tmp).write_bytes(b"".join(chunks)))
+    write_json(job.index_file, {"paths": paths, "offsets": list(itertools.accumulate(lengths, initial=0))[:-1],
+                                "lengths": lengths, "unreadable": unreadable})
     return len(job.paths)
 
 
@@ -155,7 +147,10 @@ def _settings(spec: str, options: Mapping[str, Any], image_size: int, quality: i
 
 
 def _start(output: Path, settings: dict[str, Any]) -> None:
-    """Create the cache folder, or check that an existing one was started with the same settings."""
+    """Create the cache folder, or check that an existing one was started with the same settings.
+
+    The manifest says "complete": false until the end, so nobody reads shards while they are rewritten.
+    """
     from ..training.checkpoint import write_json
 
     manifest_file = output / PREPARED_CACHE_MANIFEST
@@ -166,8 +161,6 @@ def _start(output: Path, settings: dict[str, Any]) -> None:
         if differs:
             raise DataError(f"{output} holds a cache prepared with other settings ({', '.join(differs)}); "
                             "choose another --output or delete it")
-        if manifest.get("complete"):
-            return
     elif output.exists() and any(output.iterdir()):
         raise DataError(f"{output} exists and is not a prepared cache; choose an empty or new folder")
     write_json(manifest_file, {"format": CACHE_FORMAT, "version": CACHE_VERSION, "complete": False, **settings})

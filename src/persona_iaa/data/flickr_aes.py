@@ -9,7 +9,7 @@ personalised protocol (per-worker fine-tuning). There is no official split: the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
 from ..errors import DataError
 from .csv import normalise_scores, parse_score_range
@@ -59,7 +59,7 @@ def parse_flickr_aes(path: Path, task: str, score_range: Union[str, Sequence[flo
         raise DataError(f"flickr-aes:{path}: neither {SCORE_FILE} nor {WORKER_FILE} found")
     names = sorted(raw)
     scores = normalise_scores([raw[n] for n in names], parse_score_range(score_range), f"flickr-aes:{path}")
-    image_dir: Optional[Path] = resolve_image(path, images) if images != "auto" else next(
+    image_dir = resolve_image(path, images) if images != "auto" else next(
         (path / d for d in IMAGE_DIRS if (path / d).is_dir()), path)
     files = FileIndex()
     records: list[Record] = []

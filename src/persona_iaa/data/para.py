@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..errors import DataError
-from .records import AESTHETIC, DatasetSource, FileIndex, Record, Skip
+from .records import AESTHETIC, DatasetSource, FileIndex, Record, Skip, locate_file
 from .registry import register_format
 from .tables import column, number, open_table, read_table, require_columns
 from .traits import normalise_traits, trait_columns
@@ -32,7 +32,7 @@ ImageKey = tuple[str, str]  # (sessionId, imageName)
 
 
 def find_label_file(root: Path, name: str) -> Optional[Path]:
-    return next((root / d / name for d in LABEL_DIRS if (root / d / name).is_file()), None)
+    return locate_file(root, "auto", [f"{folder}/{name}" for folder in LABEL_DIRS], f"para:{root}")
 
 
 def read_giaa(path: Path) -> dict[ImageKey, tuple[float, Optional[float]]]:

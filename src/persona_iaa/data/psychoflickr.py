@@ -22,9 +22,9 @@ import numpy as np
 
 from ..constants import IMAGE_EXTENSIONS, TRAITS
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip, resolve_image
+from .records import DatasetSource, FileIndex, Record, Skip, locate_file, resolve_image
 from .registry import register_format
-from .tables import column, read_table
+from .tables import column, open_table, read_table
 from .traits import detect_trait_scale, normalise_traits, trait_columns
 
 IMAGE_TABLES = ("Personality.csv", "data/Personality.csv")
@@ -33,20 +33,20 @@ USER_COLUMNS = ("user", "username", "user_name", "userid", "user_id", "users", "
 
 
 def is_user_table(header: list[str]) -> bool:
-    return column(header, USER_COLUMNS, Path(), required=False) is not None and trait_columns(header) is not None
+    return any(cell.lower() in USER_COLUMNS for cell in header) and trait_columns(header) is not None
+
+
+def header_of(path: Path) -> list[str]:
+    with open_table(path) as (header, _):
+        return header
 
 
 def find_traits_table(root: Path, traits: str) -> Path:
-    if traits != "auto":
-        path = resolve_image(root, traits)
-        if not path.is_file():
-            raise DataError(f"psychoflickr:{root}: traits table {path} not found")
-        return path
-    for name in IMAGE_TABLES:
-        if (root / name).is_file():
-            return root / name
+    found = locate_file(root, traits, IMAGE_TABLES, f"psychoflickr:{root}: traits table")
+    if found is not None:
+        return found
     tables = sorted(p for p in root.iterdir() if p.suffix.lower() in TABLE_SUFFIXES and p.is_file())
-    user_tables = [p for p in tables if is_user_table(read_table(p)[0])]
+    user_tables = [p for p in tables if is_user_table(header_of(p))]
     if len(user_tables) == 1:
         return user_tables[0]
     if user_tables:

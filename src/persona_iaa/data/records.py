@@ -9,6 +9,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from PIL import Image
 
+from ..errors import DataError
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 AESTHETIC = "aesthetic"
 PERSONALITY = "personality"
@@ -70,6 +72,19 @@ def resolve_image(root: Path, relative: str) -> Path:
     """Absolute image path for a label-file entry (absolute entries are kept as they are)."""
     path = Path(relative)
     return path if path.is_absolute() else root / path
+
+
+def locate_file(root: Path, option: str, candidates: Sequence[str], origin: str) -> Optional[Path]:
+    """A label file: the one a format option names (``auto``: the first candidate that exists, or None).
+
+    A named file that does not exist is an error; paths are relative to ``root``.
+    """
+    if option != "auto":
+        path = resolve_image(root, option)
+        if not path.is_file():
+            raise DataError(f"{origin}: {path} not found")
+        return path
+    return next((root / c for c in candidates if (root / c).is_file()), None)
 
 
 class FileIndex:

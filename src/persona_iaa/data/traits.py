@@ -30,10 +30,7 @@ TRAIT_HEADERS: dict[str, str] = {
 
 def trait_of_header(name: str) -> Optional[str]:
     """The trait letter a column header names, or None."""
-    key = re.sub(r"[^a-z]", "", name.lower())
-    if key.startswith("personality"):
-        key = key[len("personality"):]
-    return TRAIT_HEADERS.get(key)
+    return TRAIT_HEADERS.get(re.sub(r"[^a-z]", "", name.lower()).removeprefix("personality"))
 
 
 def trait_columns(header: Sequence[str]) -> Optional[list[int]]:
