@@ -1,21 +1,42 @@
 """``aadb:ROOT`` — the AADB release (Kong et al., ECCV 2016) as distributed.
 
-Labels: ``imgListFiles_label/imgList{Train,Validation,Test,TestNew}Regression_score.txt`` with lines
-``<image_name> <score>`` (score already in [0, 1]). Images: ``datasetImages_originalSize/`` or
-``datasetImages_warp256/``. Default split (the authors' advice): train = Train + Validation minus anything
-also in the test list; test = TestNew when present, else Test; validation is carved from train.
+Labels: ``imgListFiles_label/imgList{Train,Validation,Test,TestNew}Regression_<label>.txt`` (some zips
+nest the folder twice), lines ``<image_name> <value>``; ``score`` is already in [0, 1] and the 11
+attributes (release spelling, ``BalacingElements`` included) in [-1, 1] go to ``meta["attributes"]``.
+The official ``AADBinfo.mat`` (train 8,458 / test 1,000 names and scores) is the alternative source.
+
+Images: ``datasetImages_originalSize/``, ``datasetImages_warp256/``, and the new test set's
+``AADB_newtest_originalSize/`` or older ``AADB_newtest/``, whose file names carry the score as a prefix
+(``0.500_farm1_...``); names match with that prefix stripped. Default split (the authors' advice):
+train = Train + Validation minus anything also in the test list (a derived copy puts every TestNew
+image in Train), test = TestNew when present, else Test; validation is carved from train.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+import numpy as np
 
 from ..errors import DataError
-from .records import DatasetSource, Record, Skip
+from .records import DatasetSource, FileIndex, Record, Skip, locate_file
 from .registry import register_format
 
 LABEL_DIR = "imgListFiles_label"
-IMAGE_DIRS = ("datasetImages_originalSize", "datasetImages_warp256")
+MAT_FILE = "AADBinfo.mat"
+ATTRIBUTES = ("BalacingElements", "ColorHarmony", "Content", "DoF", "Light", "MotionBlur", "Object",
+              "Repetition", "RuleOfThirds", "Symmetry", "VividColor")
+#: File-name spellings of an attribute: the release's, then the corrected one some re-packaged copies use.
+ATTRIBUTE_FILE_NAMES = {name: (name,) for name in ATTRIBUTES} | {"BalacingElements": ("BalacingElements",
+                                                                                      "BalancingElements")}
+IMAGE_DIRS = ("datasetImages_originalSize", "AADB_newtest_originalSize", "datasetImages_warp256", "AADB_newtest")
+SCORE_PREFIX = re.compile(r"^\d\.\d{3}_")
+
+
+def plain_name(name: str) -> str:
+    """An image name without ``AADB_newtest``'s score prefix."""
+    return SCORE_PREFIX.sub("", name, count=1)
 
 
 def read_list_file(path: Path) -> list[tuple[str, float]]:
@@ -32,48 +53,113 @@ def read_list_file(path: Path) -> list[tuple[str, float]]:
     return entries
 
 
-def find_label_dir(root: Path) -> Path:
+def list_file(labels: Path, part: str, label: str = "score") -> Optional[Path]:
+    for spelling in ATTRIBUTE_FILE_NAMES.get(label, (label,)):
+        path = labels / f"imgList{part}Regression_{spelling}.txt"
+        if path.is_file():
+            return path
+    return None
+
+
+def find_label_dir(root: Path) -> Optional[Path]:
     for candidate in (root / LABEL_DIR / LABEL_DIR, root / LABEL_DIR, root):
-        if (candidate / "imgListTrainRegression_score.txt").is_file():
-            return candidate
-    raise DataError(f"aadb:{root}: no {LABEL_DIR}/imgListTrainRegression_score.txt under {root}")
-
-
-def find_image(root: Path, name: str, image_dirs: tuple[str, ...]) -> Optional[Path]:
-    for folder in image_dirs:
-        candidate = root / folder / name
-        if candidate.is_file():
+        if list_file(candidate, "Train"):
             return candidate
     return None
 
 
-@register_format("aadb", tasks=("aesthetic",), help="AADB release: imgListFiles_label/ lists + image folders")
-def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto") -> DatasetSource:
-    labels = find_label_dir(path)
-    image_dirs = IMAGE_DIRS if images == "auto" else (images,)
-    if test_list == "auto":
-        test_list = "TestNew" if (labels / "imgListTestNewRegression_score.txt").is_file() else "Test"
-    test_file = labels / f"imgList{test_list}Regression_score.txt"
-    if not test_file.is_file():
-        raise DataError(f"aadb:{path}: test list {test_file.name} not found")
-    test_entries = read_list_file(test_file)
-    test_names = {name for name, _ in test_entries}
-    train_entries: list[tuple[str, float]] = []
-    for part in ("Train", "Validation"):
-        list_file = labels / f"imgList{part}Regression_score.txt"
-        if list_file.is_file():
-            train_entries += read_list_file(list_file)
+def read_aadbinfo(path: Path) -> dict[str, list[tuple[str, float]]]:
+    """``AADBinfo.mat``: ``{"train": [(name, score)], "test": [...]}`` from its name-list cells and scores."""
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path))
+    except (ValueError, OSError, TypeError) as exc:
+        raise DataError(f"{path}: not a readable MAT file ({exc})") from None
+    parts = {}
+    for part in ("train", "test"):
+        try:
+            names = [str(np.ravel(cell)[0]) for cell in np.ravel(mat[f"{part}NameList"])]
+            scores = np.ravel(mat[f"{part}Score"]).astype(float).tolist()
+        except (KeyError, IndexError):
+            raise DataError(f"{path}: expected {part}NameList and {part}Score (the official AADBinfo.mat)") from None
+        if len(names) != len(scores):
+            raise DataError(f"{path}: {part}NameList has {len(names)} names but {part}Score {len(scores)} scores")
+        parts[part] = list(zip(names, scores))
+    return parts
+
+
+def image_index(root: Path, folders: tuple[str, ...]) -> dict[str, str]:
+    """Plain image name -> path, one listing per folder; earlier folders win."""
+    index: dict[str, str] = {}
+    files = FileIndex()
+    for folder in folders:
+        for name in sorted(files.names(root / folder)):
+            index.setdefault(plain_name(name), str(root / folder / name))
+    return index
+
+
+def read_attributes(labels: Path, parts: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Plain image name -> {attribute: value} over the given parts' attribute lists that exist."""
+    attributes: dict[str, dict[str, float]] = {}
+    for attribute in ATTRIBUTES:
+        for part in parts:
+            path = list_file(labels, part, attribute)
+            for name, value in read_list_file(path) if path else ():
+                attributes.setdefault(plain_name(name), {})[attribute] = value
+    return attributes
+
+
+@register_format("aadb", tasks=("aesthetic",), help="AADB release: imgListFiles_label/ lists or AADBinfo.mat + image folders")
+def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto",
+               labels: str = "auto") -> DatasetSource:
+    label_dir = find_label_dir(path)
+    mat_file = locate_file(path, "auto", (MAT_FILE, f"{LABEL_DIR}/{MAT_FILE}"), f"aadb:{path}")
+    if labels == "auto":
+        labels = "lists" if label_dir else "mat"
+    info: dict[str, Any] = {"labels": labels}
+    attributes: dict[str, dict[str, float]] = {}
+    if labels == "lists":
+        if label_dir is None:
+            raise DataError(f"aadb:{path}: no {LABEL_DIR}/imgListTrainRegression_score.txt under {path}")
+        if test_list == "auto":
+            test_list = "TestNew" if list_file(label_dir, "TestNew") else "Test"
+        test_file = list_file(label_dir, test_list)
+        if test_file is None:
+            raise DataError(f"aadb:{path}: test list imgList{test_list}Regression_score.txt not found in {label_dir}")
+        train_files = [f for f in (list_file(label_dir, "Train"), list_file(label_dir, "Validation")) if f]
+        entries = {"train": [entry for f in train_files for entry in read_list_file(f)],
+                   "test": read_list_file(test_file)}
+        attributes = read_attributes(label_dir, ("Train", "Validation", test_list))
+        info.update(label_dir=str(label_dir), test_list=test_list,
+                    attributes=sorted({a for values in attributes.values() for a in values}))
+    elif labels == "mat":
+        if mat_file is None:
+            raise DataError(f"aadb:{path}: neither {LABEL_DIR}/ lists nor {MAT_FILE} found under {path}")
+        entries = read_aadbinfo(mat_file)
+        info.update(label_file=str(mat_file))
+    else:
+        raise DataError(f"aadb: labels must be auto, lists or mat, not {labels!r}")
+    folders = IMAGE_DIRS if images == "auto" else tuple(f.strip() for f in images.split(","))
+    images_by_name = image_index(path, folders)
+    info["image_dirs"] = [f for f in folders if (path / f).is_dir()]
+    test_names = {plain_name(name) for name, _ in entries["test"]}
     records: list[Record] = []
     skipped: list[Skip] = []
-    for split, entries in (("train", train_entries), ("test", test_entries)):
-        for name, score in entries:
-            if split == "train" and name in test_names:
-                skipped.append(Skip(name, "train image also in the test list"))
-                continue
-            image = find_image(path, name, image_dirs)
-            if image is None:
+    for split in ("train", "test"):
+        seen: set[str] = set()
+        for name, score in entries[split]:
+            key = plain_name(name)
+            if not 0.0 <= score <= 1.0:
+                raise DataError(f"aadb:{path}: {name} has score {score:g}; AADB scores lie in [0, 1]")
+            if key in seen:
+                skipped.append(Skip(name, "duplicate entry in the label lists"))
+            elif split == "train" and key in test_names:
+                skipped.append(Skip(name, "train image also in the test list (dropped from train)"))
+            elif key not in images_by_name:
                 skipped.append(Skip(name, "image file missing"))
-                continue
-            records.append(Record(str(image), (score,), split))
-    return DatasetSource(spec=f"aadb:{path}", task=task, records=records, skipped=skipped,
-                         info={"test_list": test_list})
+            else:
+                meta = {"attributes": attributes[key]} if key in attributes else None
+                records.append(Record(images_by_name[key], (score,), split, meta))
+            seen.add(key)
+    return DatasetSource(spec=f"aadb:{path}", task=task, records=records, skipped=skipped, info=info)

@@ -7,6 +7,7 @@ test too when the distribution has no split at all.
 """
 from __future__ import annotations
 
+import inspect
 import random
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -41,7 +42,11 @@ def available_formats() -> dict[str, str]:
 
 
 #: Modules under persona_iaa.data that register formats when imported.
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("csv", "aadb")
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("csv", "ava", "aadb", "psychoflickr", "para", "flickr_aes", "cache")
+
+#: The file that marks a prepared cache (see :mod:`persona_iaa.data.cache`). A cache given as the PATH of
+#: the format it was prepared from (``ava:/fast/ava256``) is read as ``cache:``, so training needs no change.
+PREPARED_CACHE_MANIFEST = "persona-iaa-cache.json"
 
 
 def _import_builtin_formats() -> None:
@@ -66,17 +71,50 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return name, Path(path).expanduser()
 
 
+def format_tasks(name: str) -> tuple[str, ...]:
+    """The tasks (aesthetic, personality) a registered format provides labels for."""
+    _import_builtin_formats()
+    return _FORMATS[name].tasks
+
+
+def format_options(name: str) -> dict[str, Any]:
+    """A format's options and their defaults (the keyword arguments of its parser)."""
+    _import_builtin_formats()
+    parameters = list(inspect.signature(_FORMATS[name].parser).parameters.values())[2:]
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
+    parameters = inspect.signature(_FORMATS[name].parser).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    known = format_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise DataError(f"format {name!r} has no option {', '.join(map(repr, unknown))}; "
+                        f"its options: {', '.join(known) or 'none'}")
+
+
 def load_source(spec: str, task: str, options: Optional[Mapping[str, Any]] = None) -> DatasetSource:
     """Parse a dataset argument for one task (``aesthetic`` or ``personality``)."""
     name, path = parse_spec(spec)
+    options = dict(options or {})
+    if name != "cache" and (path / PREPARED_CACHE_MANIFEST).is_file():
+        source = load_source(f"cache:{path}", task, options)
+        if source.info["source_format"] != name:
+            raise DataError(f"{spec}: {path} is a prepared cache of {source.info['source_format']}: data, not {name}:")
+        return source
     fmt = _FORMATS[name]
     if task not in fmt.tasks:
         raise DataError(f"format {name!r} provides {' and '.join(fmt.tasks)} labels, not {task} labels")
     if not path.exists():
         raise DataError(f"{spec}: {path} does not exist")
-    source = fmt.parser(path, task, **dict(options or {}))
+    _check_options(name, options)
+    source = fmt.parser(path, task, **options)
     if not source.records:
-        raise DataError(f"{spec}: no usable {task} records found under {path}")
+        reasons = "; ".join(f"{r}: {d['count']:,}" for r, d in source.skip_summary().items())
+        raise DataError(f"{spec}: no usable {task} records found under {path}"
+                        + (f" (skipped {len(source.skipped):,}: {reasons})" if reasons else ""))
     return source
 
 
@@ -107,6 +145,9 @@ def split_records(
         train = list(explicit["train"])
         rng.shuffle(train)
         n_val = int(val_fraction) if val_fraction >= 1 else max(1, round(len(train) * val_fraction))
+        if n_val >= len(train):
+            raise DataError(f"data.val_fraction={val_fraction:g} asks for {n_val} validation images but the "
+                            f"training split has only {len(train)}; lower data.val_fraction")
         val_paths = {r.path for r in train[:n_val]}
         explicit["val"] = [r for r in explicit["train"] if r.path in val_paths]
         explicit["train"] = [r for r in explicit["train"] if r.path not in val_paths]

@@ -1,10 +1,12 @@
 """Big-Five trait scales as distributed, mapped to the model's [-1, 1]."""
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from typing import Optional, Sequence
 
 import numpy as np
 
+from ..constants import TRAITS
 from ..errors import DataError
 
 #: name -> (low, high) of the raw scale; each maps linearly onto [-1, 1].
@@ -13,6 +15,34 @@ TRAIT_SCALES: dict[str, tuple[float, float]] = {
     "bfi10": (2.0, 10.0),  # BFI-10 sums of two 1..5 items: (x - 6) / 4
     "items": (-4.0, 4.0),  # sums of two -2..+2 items: x / 4
 }
+
+
+#: Header spellings of each trait once lower-cased, stripped of non-letters and of a ``personality`` prefix
+#: (PARA writes ``personality-E``; other tables write ``O`` or ``Openness``).
+TRAIT_HEADERS: dict[str, str] = {
+    "o": "O", "openness": "O", "open": "O",
+    "c": "C", "conscientiousness": "C",
+    "e": "E", "extraversion": "E", "extroversion": "E",
+    "a": "A", "agreeableness": "A",
+    "n": "N", "neuroticism": "N",
+}
+
+
+def trait_of_header(name: str) -> Optional[str]:
+    """The trait letter a column header names, or None."""
+    return TRAIT_HEADERS.get(re.sub(r"[^a-z]", "", name.lower()).removeprefix("personality"))
+
+
+def trait_columns(header: Sequence[str]) -> Optional[list[int]]:
+    """Column indices of O, C, E, A, N (in that order) when the header names each trait exactly once."""
+    found: dict[str, list[int]] = {}
+    for index, name in enumerate(header):
+        trait = trait_of_header(name)
+        if trait:
+            found.setdefault(trait, []).append(index)
+    if all(len(found.get(t, ())) == 1 for t in TRAITS):
+        return [found[t][0] for t in TRAITS]
+    return None
 
 
 def detect_trait_scale(values: np.ndarray) -> str:
