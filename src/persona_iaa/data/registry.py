@@ -118,12 +118,39 @@ def load_source(spec: str, task: str, options: Optional[Mapping[str, Any]] = Non
     return source
 
 
+def _group(record: Record) -> tuple[str, str]:
+    # Every image of a PsychoFlickr user carries that user's traits: splitting a user's images across
+    # train and test would leak the test targets, so records with a user move between splits together.
+    user = (record.meta or {}).get("user")
+    return ("user", str(user)) if user is not None else ("path", record.path)
+
+
+def _carve(records: list[Record], amount: int, rng: random.Random) -> tuple[list[Record], list[Record]]:
+    """A seeded random selection of about ``amount`` records, whole groups at a time, and the rest
+    (both in their original order)."""
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        groups.setdefault(_group(record), []).append(record)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    chosen: set[tuple[str, str]] = set()
+    taken = 0
+    for key in keys:
+        if taken >= amount:
+            break
+        chosen.add(key)
+        taken += len(groups[key])
+    carved = [r for r in records if _group(r) in chosen]
+    return carved, [r for r in records if _group(r) not in chosen]
+
+
 def split_records(
     records: list[Record], *, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
 ) -> dict[str, list[Record]]:
     """The one split policy (see module docstring). Deterministic for a given seed.
 
     ``val_fraction`` below 1 is a share of train, 1 or more an image count (AVA's usual 2,000-image slice).
+    Records of one user (``meta["user"]``, as PsychoFlickr's) always land in the same split.
     """
     explicit: dict[str, list[Record]] = {s: [] for s in SPLITS}
     unassigned: list[Record] = []
@@ -136,19 +163,14 @@ def split_records(
             raise DataError(f"{record.path}: unknown split {record.split!r} (expected train, val or test)")
     rng = random.Random(seed)
     if not explicit["test"] and not explicit["val"] and not explicit["train"]:
-        pool = list(unassigned)
-        rng.shuffle(pool)
-        n_test = max(1, round(len(pool) * test_fraction)) if len(pool) > 2 and test_fraction > 0 else 0
-        explicit["test"], unassigned = pool[:n_test], pool[n_test:]
+        n_test = max(1, round(len(unassigned) * test_fraction)) if len(unassigned) > 2 and test_fraction > 0 else 0
+        explicit["test"], unassigned = _carve(unassigned, n_test, rng)
     explicit["train"] += unassigned
     if not explicit["val"] and val_fraction > 0 and len(explicit["train"]) > 2:
-        train = list(explicit["train"])
-        rng.shuffle(train)
+        train = explicit["train"]
         n_val = int(val_fraction) if val_fraction >= 1 else max(1, round(len(train) * val_fraction))
         if n_val >= len(train):
             raise DataError(f"data.val_fraction={val_fraction:g} asks for {n_val} validation images but the "
                             f"training split has only {len(train)}; lower data.val_fraction")
-        val_paths = {r.path for r in train[:n_val]}
-        explicit["val"] = [r for r in explicit["train"] if r.path in val_paths]
-        explicit["train"] = [r for r in explicit["train"] if r.path not in val_paths]
+        explicit["val"], explicit["train"] = _carve(train, n_val, rng)
     return explicit
