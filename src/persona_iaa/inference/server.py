@@ -1,0 +1,71 @@
+"""An HTTP scoring service (FastAPI): upload photos, get scores and liker traits back as JSON.
+
+Each uploaded file is decoded by the same safe opener as everything else; a bad file becomes an error
+entry in the response and never fails the other files of the request.
+"""
+# No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime and
+# the fastapi names are imported inside create_app, so they must be real objects, not strings.
+import threading
+from typing import Any, Optional
+
+from ..data.images import open_image
+from ..errors import ImageError, PersonaIAAError
+
+#: Largest accepted upload per file; larger files are refused with HTTP 413 before decoding.
+DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+
+
+def create_app(predictor, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, batch_size: int = 16):
+    """A FastAPI app serving ``predictor`` (a :func:`persona_iaa.load_model` result)."""
+    try:
+        from fastapi import FastAPI, File, HTTPException, UploadFile
+    except ImportError:
+        raise PersonaIAAError("serving needs the optional extra: pip install 'persona-iaa[serve]'") from None
+    from .. import __version__
+    from ..constants import TRAITS
+
+    app = FastAPI(title="persona-iaa", version=__version__,
+                  description="Personality-driven image aesthetic assessment: score photos, see who would like them.")
+    model_lock = threading.Lock()  # one inference at a time: the model already uses every core
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": predictor.meta.get("model"), "traits": list(TRAITS),
+                "inter_task_weights": predictor.inter_task_weights}
+
+    @app.post("/score")
+    def score(files: list[UploadFile] = File(..., description="one or more images")) -> dict[str, Any]:
+        results: list[Optional[dict[str, Any]]] = [None] * len(files)
+        images, positions = [], []
+        for index, upload in enumerate(files):
+            data = upload.file.read(max_upload_bytes + 1)
+            if len(data) > max_upload_bytes:
+                raise HTTPException(413, f"{upload.filename}: larger than {max_upload_bytes:,} bytes")
+            try:
+                images.append(open_image(data))
+                positions.append(index)
+            except ImageError as exc:
+                reason = str(exc).removeprefix("<bytes>: ")
+                results[index] = {"filename": upload.filename, "error": reason}
+        if images:
+            with model_lock:
+                scored = list(predictor.score(images, batch_size=batch_size))
+            for index, result in zip(positions, scored):
+                row = result.as_row()
+                row.pop("path", None)
+                results[index] = {"filename": files[index].filename, **row}
+        return {"results": results}
+
+    return app
+
+
+def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
+          max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
+    from .. import load_model
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise PersonaIAAError("serving needs the optional extra: pip install 'persona-iaa[serve]'") from None
+    app = create_app(load_model(checkpoint, device=device), max_upload_bytes=max_upload_bytes)
+    uvicorn.run(app, host=host, port=port)
