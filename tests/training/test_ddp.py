@@ -16,7 +16,7 @@ from conftest import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.models.pdmtl import build_model
 from persona_iaa.training.protocol import Trainer
-from training_helpers import as_rank, assert_same_weights, run_ranks
+from training_helpers import as_rank, assert_same_weights, one_thread, run_ranks, use_one_thread  # noqa: F401 (one_thread: autouse)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # Random crops and flips stay on: augmentation is seeded per sample, the same on any number of ranks.
@@ -44,7 +44,7 @@ def batch_independent_model(seed: int) -> nn.Module:
 
 def train_rank(rank: int, world_size: int, port: int, config) -> int:
     as_rank(rank, world_size, port)
-    torch.set_num_threads(1)
+    use_one_thread()
     from persona_iaa.training.protocol import Trainer as RankTrainer
     from persona_iaa.training.distributed import shutdown_distributed
 

@@ -15,7 +15,7 @@ import torch
 from conftest import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training.checkpoint import checkpoint_paths, load_latest_checkpoint
-from training_helpers import Interrupt, assert_same_weights, run_isolated, train_cli
+from training_helpers import Interrupt, assert_same_weights, one_thread, run_isolated, train_cli  # noqa: F401 (one_thread: autouse)
 
 # 48 aesthetic training images in batches of 16: 3 steps per epoch, 6 in stage 1; stage 2 has 3 epochs
 # of 3 steps.
@@ -41,19 +41,21 @@ def steps_logged(run_dir: Path) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(handle)]
 
 
-@pytest.mark.parametrize("interrupt, exit_code", [
-    # SIGKILL in epoch 2 of stage 1, after the checkpoint of step 4: resumes mid-epoch
-    (Interrupt("protocol.aesthetic_loss", 5, signal.SIGKILL), -signal.SIGKILL),
+@pytest.mark.parametrize("interrupt, exit_code, resume_flags", [
+    # SIGKILL in epoch 2 of stage 1, after the checkpoint of step 4: resumes mid-epoch, now with worker
+    # processes loading the data (augmentation is seeded per sample, so that changes nothing)
+    (Interrupt("protocol.aesthetic_loss", 5, signal.SIGKILL), -signal.SIGKILL, ["--workers", "2"]),
     # SIGKILL in stage-2 epoch 2
-    (Interrupt("protocol.final_loss", 5, signal.SIGKILL), -signal.SIGKILL),
+    (Interrupt("protocol.final_loss", 5, signal.SIGKILL), -signal.SIGKILL, []),
     # SIGKILL while the third checkpoint is written: only a temporary file is left
-    (Interrupt("checkpoint.atomic_write", 3, signal.SIGKILL, cut_write=True), -signal.SIGKILL),
+    (Interrupt("checkpoint.atomic_write", 3, signal.SIGKILL, cut_write=True), -signal.SIGKILL, []),
     # SIGTERM at step 2 of stage 1: checkpoint saved, exit 128 + 15
-    (Interrupt("protocol.aesthetic_loss", 2, signal.SIGTERM), 128 + signal.SIGTERM),
+    (Interrupt("protocol.aesthetic_loss", 2, signal.SIGTERM), 128 + signal.SIGTERM, []),
     # SIGINT (Ctrl-C) in stage 2: checkpoint saved at the end of the stage-2 epoch, exit 128 + 2
-    (Interrupt("protocol.final_loss", 4, signal.SIGINT), 128 + signal.SIGINT),
+    (Interrupt("protocol.final_loss", 4, signal.SIGINT), 128 + signal.SIGINT, []),
 ], ids=["kill-stage1", "kill-stage2", "kill-during-checkpoint-write", "sigterm-stage1", "sigint-stage2"])
-def test_interrupted_run_resumes_to_the_uninterrupted_weights(interrupt, exit_code, reference_run, demo_data, tmp_path):
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(interrupt, exit_code, resume_flags, reference_run,
+                                                              demo_data, tmp_path):
     config_file = write_config(tmp_path, demo_data, "run")
     run_dir = tmp_path / "run"
     assert run_isolated(train_cli, ["train", "--config", str(config_file)], interrupt) == exit_code
@@ -66,7 +68,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(interrupt, exit_co
         else:
             assert saved[1]["stage"] == 2 and saved[1]["epoch"] == 2
 
-    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert main(["train", "--resume", str(run_dir), *resume_flags]) == 0
     assert_same_weights(run_dir, reference_run)
     assert steps_logged(run_dir) == steps_logged(reference_run) == [1, 2, 3, 4, 5, 6]
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import tiny_config
 from persona_iaa.training.protocol import train
+from training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -21,6 +22,23 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 # Only third-party modules: the server does not apply the parent's sys.path before preloading (Python
 # 3.11), so preloading persona_iaa could pick up another installed copy; children import it themselves.
 _CONTEXT.set_forkserver_preload(["torch", "torchvision"])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread for the module's training runs (import this fixture into a test module).
+
+    On a shared 2-core machine OpenMP threads spin-wait on each other: one thread trains these tiny
+    runs 10-30 times faster. Child processes call :func:`use_one_thread` themselves.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def use_one_thread() -> None:
+    torch.set_num_threads(1)
 
 
 def run_isolated(target: Callable[..., int], *args: Any, timeout: float = 180) -> int:
@@ -79,6 +97,7 @@ def train_cli(argv: list[str], interrupt: Interrupt | None = None) -> int:
     """Child process: install the interruption, then run the CLI exactly as a user would."""
     from persona_iaa.cli import main
 
+    use_one_thread()
     if interrupt is not None:
         interrupt.install()
     return main(argv)
