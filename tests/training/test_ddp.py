@@ -15,6 +15,7 @@ from torch import nn
 from conftest import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.models.pdmtl import build_model
+from persona_iaa.training.distributed import shutdown_distributed
 from persona_iaa.training.protocol import Trainer
 from training_helpers import as_rank, assert_same_weights, one_thread, run_ranks, use_one_thread  # noqa: F401 (one_thread: autouse)
 
@@ -45,11 +46,8 @@ def batch_independent_model(seed: int) -> nn.Module:
 def train_rank(rank: int, world_size: int, port: int, config) -> int:
     as_rank(rank, world_size, port)
     use_one_thread()
-    from persona_iaa.training.protocol import Trainer as RankTrainer
-    from persona_iaa.training.distributed import shutdown_distributed
-
     try:
-        RankTrainer(config, model=batch_independent_model(config.train.seed)).run()
+        Trainer(config, model=batch_independent_model(config.train.seed)).run()
     finally:
         shutdown_distributed()
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from conftest import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training import protocol
@@ -34,6 +36,10 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(demo_data, t
     with (run_dir / "steps.csv").open() as handle:
         assert [int(r["step"]) for r in csv.DictReader(handle)] == [2, 3, 4]
 
-    # The kept checkpoint continues the run (the poisoned call is behind us now).
+    # The kept checkpoint continues the run (the poisoned call is behind us now), with the lower
+    # learning rate given: 0.05 decayed once to 0.045 becomes 0.01 decayed once.
     assert main(["train", "--resume", str(run_dir), "optim.lr_backbone=0.01"]) == 0
     assert (run_dir / "model.safetensors").is_file()
+    with (run_dir / "steps.csv").open() as handle:
+        rows = {int(r["step"]): float(r["lr_backbone"]) for r in csv.DictReader(handle)}
+    assert rows[4] == pytest.approx(0.045) and rows[6] == pytest.approx(0.009)

@@ -22,7 +22,7 @@ def runs(tmp_path_factory, demo_data):
         trainer = Trainer(tiny_config(root / name, demo_data, *overrides))
         seen: list[tuple[torch.dtype, bool]] = []
         conv = trainer.model.backbone.features[0].conv0
-        conv.register_forward_hook(lambda m, i, out: seen.append(
+        conv.register_forward_hook(lambda m, i, out, seen=seen: seen.append(
             (out.dtype, out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous())))
         found[name] = {"result": trainer.run(), "dir": root / name, "conv_outputs": set(seen)}
     return found

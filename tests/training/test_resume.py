@@ -100,3 +100,13 @@ def test_resume_refuses_another_global_batch(reference_run, tmp_path, capsys, de
     assert run_isolated(train_cli, ["train", "--config", str(config_file)], interrupt) == -signal.SIGKILL
     assert main(["train", "--resume", str(tmp_path / "run"), "--batch-size", "8"]) == 2
     assert "data.batch_size=16, not 8" in capsys.readouterr().err
+
+
+def test_a_single_process_stops_at_the_step_the_signal_arrived(demo_data, tmp_path):
+    """No report is due at step 2 (reports every 50 steps): one process needs no agreement, it stops there."""
+    config_file = tmp_path / "run.yaml"
+    tiny_config(tmp_path / "run", demo_data, "train.log_every=50").save(config_file)
+    interrupt = Interrupt("protocol.aesthetic_loss", 2, signal.SIGTERM)
+    assert run_isolated(train_cli, ["train", "--config", str(config_file)], interrupt) == 128 + signal.SIGTERM
+    path, state = load_latest_checkpoint(tmp_path / "run")
+    assert path.name == "stage1-000000002.pt" and state["position"]["batch"] == 2

@@ -27,6 +27,11 @@ STEP_FIELDS = ["stage", "epoch", "step", "loss_aesthetic", "loss_personality", "
                "images_per_second"]
 
 
+def mean_loss(sums: dict[str, float], images: dict[str, int], name: str) -> Optional[float]:
+    """Mean of a loss from its sum over images (None when no image had that loss)."""
+    return sums[name] / images[name] if images.get(name) else None
+
+
 @dataclasses.dataclass
 class WindowStats:
     """Losses of one report window, summed over ranks."""
@@ -37,7 +42,7 @@ class WindowStats:
     first_bad: Optional[tuple[int, str, float]] = None  # (step, loss name, value) of the first non-finite loss
 
     def mean(self, name: str) -> Optional[float]:
-        return self.sums[name] / self.images[name] if self.images.get(name) else None
+        return mean_loss(self.sums, self.images, name)
 
 
 class LossWindow:

@@ -16,6 +16,13 @@ from ..errors import ConfigError
 DTYPES: dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def cuda_grad_scaler() -> Any:
+    """``torch.amp.GradScaler("cuda")``; torch 2.2, which the package still supports, has only the CUDA one."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
 class Precision:
     def __init__(self, name: str, device: torch.device):
         if name not in DTYPES:
@@ -25,7 +32,7 @@ class Precision:
         if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError(f"{torch.cuda.get_device_name(device)} does not support bf16; use fp16 or fp32")
         self.name, self.device, self.dtype = name, device, DTYPES[name]
-        self.scaler = torch.amp.GradScaler("cuda") if name == "fp16" else None
+        self.scaler = cuda_grad_scaler() if name == "fp16" else None
 
     def autocast(self) -> ContextManager[Any]:
         if self.dtype is None:

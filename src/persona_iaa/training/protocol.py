@@ -22,7 +22,7 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -32,7 +32,13 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..constants import TRAITS
-from ..data.loading import EpochSampler, RecordDataset, StreamSampler, make_loader, shard
+from ..data.loading import (
+    EpochSampler,
+    RecordDataset,
+    StreamSampler,
+    make_loader,
+    shard,
+)
 from ..data.records import AESTHETIC, PERSONALITY, DatasetSource, Record
 from ..data.registry import load_source, split_records
 from ..data.transforms import Preprocessing, eval_transform, train_transform
@@ -41,10 +47,24 @@ from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..models.pdmtl import PersonalityDrivenIAA, build_model
 from ..runtime import StopSignals, derive_seed, seed_everything
-from .checkpoint import capture_rng, load_latest_checkpoint, restore_rng, save_checkpoint, save_model, write_json
-from .distributed import DistContext, init_distributed, shutdown_distributed, sync_buffers, unshard, wrap_for_training
+from .checkpoint import (
+    capture_rng,
+    load_latest_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    save_model,
+    write_json,
+)
+from .distributed import (
+    DistContext,
+    init_distributed,
+    shutdown_distributed,
+    sync_buffers,
+    unshard,
+    wrap_for_training,
+)
 from .losses import aesthetic_loss, final_loss, personality_loss
-from .monitor import LossWindow, RunLogger
+from .monitor import LossWindow, RunLogger, mean_loss
 from .precision import Precision
 
 #: Independent random streams derived from train.seed.
@@ -136,6 +156,8 @@ class Trainer:
                 raise ConfigError(f"train.{key} must be at least 1")
         self.dist: DistContext = init_distributed(tc.device)
         self.device = self.dist.device
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
         self.precision = Precision(tc.precision, self.device)
         self.batch_size = self.dist.per_rank(config.data.batch_size, "data.batch_size")
         self.personality_batch_size = self.dist.per_rank(
@@ -187,13 +209,14 @@ class Trainer:
         return aesthetic_metrics(pred.score, pred.target[:, 0])
 
     # -- optimisation -------------------------------------------------------------------------------
+    def initial_learning_rates(self) -> dict[str, float]:
+        opt = self.config.optim
+        return {"backbone": opt.lr_backbone, "heads": opt.lr_heads, "inter_task": opt.lr_inter_task}
+
     def optimizer(self, stage: int) -> torch.optim.SGD:
-        opt, groups = self.config.optim, self.model.parameter_groups()
-        if stage == 1:
-            param_groups = [{"params": groups["backbone"], "lr": opt.lr_backbone, "name": "backbone"},
-                            {"params": groups["heads"], "lr": opt.lr_heads, "name": "heads"}]
-        else:
-            param_groups = [{"params": groups["inter_task"], "lr": opt.lr_inter_task, "name": "inter_task"}]
+        opt, groups, rates = self.config.optim, self.model.parameter_groups(), self.initial_learning_rates()
+        names = ("backbone", "heads") if stage == 1 else ("inter_task",)
+        param_groups = [{"params": groups[name], "lr": rates[name], "name": name} for name in names]
         return torch.optim.SGD(param_groups, lr=param_groups[0]["lr"], momentum=opt.momentum,
                                weight_decay=opt.weight_decay)
 
@@ -203,8 +226,16 @@ class Trainer:
             for p in params:
                 p.requires_grad_((stage == 1) != (name == "inter_task"))
 
-    def _train_batch(self, module: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                     targets: torch.Tensor, task: str) -> torch.Tensor:
+    def training_module(self) -> nn.Module:
+        """What stage 1 calls forward on: :class:`TaskForward`, under DDP and torch.compile as configured."""
+        tc = self.config.train
+        return wrap_for_training(TaskForward(self.model), self.dist, sync_batchnorm=tc.sync_batchnorm,
+                                 compile_module=tc.compile)
+
+    def train_batch(self, module: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                    targets: torch.Tensor, task: str) -> torch.Tensor:
+        """One optimisation step on one batch of ``task`` through ``module`` (a :class:`TaskForward`,
+        possibly wrapped by DDP/compile), in the run's precision and memory format; returns the loss."""
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         targets = targets.to(self.device, non_blocking=True)
         with self.precision.autocast():
@@ -224,18 +255,9 @@ class Trainer:
             self._restore(resume, optimizer, scheduler, x=resume["position"]["step"])
             position, best = Stage1Position(**resume["position"]), resume["best"]
         self.best_epoch = best["epoch"]
-        module = wrap_for_training(TaskForward(self.model), self.dist, sync_batchnorm=tc.sync_batchnorm,
-                                   compile_module=tc.compile)
-        rank, world = self.dist.rank, self.dist.world_size
-        aesthetic_sampler = EpochSampler(len(self.aesthetic.splits["train"]), seed=tc.seed, rank=rank,
-                                         world_size=world, stream=STREAM_AESTHETIC)
-        aesthetic_loader = self.loader(self.aesthetic, "train", True, self.batch_size, aesthetic_sampler)
+        module, world = self.training_module(), self.dist.world_size
+        aesthetic_sampler, aesthetic_loader, personality_batches = self._stage1_data(position)
         n_batches = -(-aesthetic_sampler.num_samples // self.batch_size)
-        personality_batches = None
-        if self.personality is not None:
-            stream = StreamSampler(len(self.personality.splits["train"]), seed=tc.seed, rank=rank, world_size=world,
-                                   start=position.personality, stream=STREAM_PERSONALITY)
-            personality_batches = iter(self.loader(self.personality, "train", True, self.personality_batch_size, stream))
         window = LossWindow()
         for epoch in range(position.epoch, tc.epochs + 1):
             aesthetic_sampler.start_at(epoch, position.batch * self.batch_size)
@@ -247,40 +269,30 @@ class Trainer:
                        leave=False, disable=None if self.dist.is_main else True)
             for images, targets, _ in aesthetic_loader:
                 step = position.step + 1
-                window.add(step, AESTHETIC, self._train_batch(module, optimizer, images, targets, AESTHETIC), len(images))
+                window.add(step, AESTHETIC, self.train_batch(module, optimizer, images, targets, AESTHETIC), len(images))
                 images_this_run += len(images)
                 if personality_batches is not None:
                     p_images, p_targets, _ = next(personality_batches)
-                    loss = self._train_batch(module, optimizer, p_images, p_targets, PERSONALITY)
+                    loss = self.train_batch(module, optimizer, p_images, p_targets, PERSONALITY)
                     window.add(step, PERSONALITY, loss, len(p_images))
                     images_this_run += len(p_images)
                     position.personality += self.personality_batch_size * world
                 position.batch, position.step = position.batch + 1, step
                 bar.update()
-                if not (step % tc.log_every == 0 or position.batch == n_batches
-                        or (tc.checkpoint_every and step % tc.checkpoint_every == 0)):
+                checkpoint_step = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0
+                stop_now = self.stop.received is not None and not self.dist.distributed  # ranks agree at reports
+                if not (step % tc.log_every == 0 or position.batch == n_batches or checkpoint_step or stop_now):
                     continue
                 stop, checkpoint_due = self._report(window, position, epoch, lrs, bar, time.perf_counter() - report_started)
                 report_started = time.perf_counter()
-                if stop or checkpoint_due or (tc.checkpoint_every and step % tc.checkpoint_every == 0):
+                if stop or checkpoint_due or checkpoint_step:
                     self._save_stage1(position, best, optimizer, scheduler)
                 if stop:
                     bar.close()
                     raise TrainingInterrupted(self.stop.received or signal.SIGTERM, self.last_checkpoint)
             bar.close()
             scheduler.step()
-            val = self.evaluate("val")
-            seconds = time.perf_counter() - started
-            self.logger.epoch({
-                "stage": 1, "epoch": epoch, **{f"lr_{k}": v for k, v in lrs.items()},
-                "loss_aesthetic": self._mean(position, AESTHETIC), "loss_personality": self._mean(position, PERSONALITY),
-                **{f"val_{k}": v for k, v in val.items() if k != "n"},
-                "seconds": seconds, "step": position.step, "images_per_second": images_this_run * world / seconds,
-            }, x=position.step)
-            score = val.get(tc.select_metric, float("nan")) if val else float("nan")
-            if best["state"] is None or (score == score and score > best["score"]):
-                best = {"score": score, "epoch": epoch, "state": cpu_state(self.model)}
-                self.best_epoch = epoch
+            best = self._end_epoch(epoch, position, best, lrs, images_this_run, time.perf_counter() - started)
             position = dataclasses.replace(position, epoch=epoch + 1, batch=0, sums={}, images={})
             stop = self.dist.any(self.stop.received is not None)
             self._save_stage1(position, best, optimizer, scheduler)
@@ -289,9 +301,36 @@ class Trainer:
         if best["state"] is not None:
             self.model.load_state_dict(best["state"])
 
-    @staticmethod
-    def _mean(position: Stage1Position, name: str) -> Optional[float]:
-        return position.sums[name] / position.images[name] if position.images.get(name) else None
+    def _stage1_data(self, position: Stage1Position) -> tuple[EpochSampler, DataLoader, Optional[Iterator]]:
+        """The aesthetic epochs' sampler and loader, and the endless personality batches from ``position``."""
+        tc, rank, world = self.config.train, self.dist.rank, self.dist.world_size
+        sampler = EpochSampler(len(self.aesthetic.splits["train"]), seed=tc.seed, rank=rank, world_size=world,
+                               stream=STREAM_AESTHETIC)
+        loader = self.loader(self.aesthetic, "train", True, self.batch_size, sampler)
+        if self.personality is None:
+            return sampler, loader, None
+        stream = StreamSampler(len(self.personality.splits["train"]), seed=tc.seed, rank=rank, world_size=world,
+                               start=position.personality, stream=STREAM_PERSONALITY)
+        return sampler, loader, iter(self.loader(self.personality, "train", True, self.personality_batch_size, stream))
+
+    def _end_epoch(self, epoch: int, position: Stage1Position, best: dict[str, Any], lrs: dict[str, float],
+                   images: int, train_seconds: float) -> dict[str, Any]:
+        """Validate, log the epoch row and keep the best epoch's weights; returns the (new) best."""
+        started = time.perf_counter()
+        val = self.evaluate("val")
+        seconds = train_seconds + time.perf_counter() - started
+        self.logger.epoch({
+            "stage": 1, "epoch": epoch, **{f"lr_{k}": v for k, v in lrs.items()},
+            "loss_aesthetic": mean_loss(position.sums, position.images, AESTHETIC),
+            "loss_personality": mean_loss(position.sums, position.images, PERSONALITY),
+            **{f"val_{k}": v for k, v in val.items() if k != "n"},
+            "seconds": seconds, "step": position.step, "images_per_second": images * self.dist.world_size / train_seconds,
+        }, x=position.step)
+        score = val.get(self.config.train.select_metric, float("nan")) if val else float("nan")
+        if best["state"] is None or (score == score and score > best["score"]):
+            self.best_epoch = epoch
+            return {"score": score, "epoch": epoch, "state": cpu_state(self.model)}
+        return best
 
     def _report(self, window: LossWindow, position: Stage1Position, epoch: int, lrs: dict[str, float],
                 bar: tqdm, seconds: float) -> tuple[bool, bool]:
@@ -421,10 +460,22 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        self._rescale_learning_rates(optimizer, scheduler)
         self.precision.load_state_dict(state["scaler"])
         rngs = state["rng"]
         restore_rng(rngs[self.dist.rank] if len(rngs) == self.dist.world_size else rngs[0])
         self.logger.restore(state["history"], x)
+
+    def _rescale_learning_rates(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        """Learning rates given with --resume replace the run's: the decay so far applies to the new ones."""
+        rates = self.initial_learning_rates()
+        for i, group in enumerate(optimizer.param_groups):
+            before, wanted = scheduler.base_lrs[i], rates[group["name"]]
+            if wanted != before:
+                group["lr"] *= wanted / before
+                group["initial_lr"] = scheduler.base_lrs[i] = wanted
+                self.logger.note(f"learning rate of the {group['name']} group: {before:g} -> {wanted:g} "
+                                 f"(now {group['lr']:g} after this run's decay)")
 
     def latest_checkpoint(self) -> Optional[dict[str, Any]]:
         found = load_latest_checkpoint(self.run_dir)
