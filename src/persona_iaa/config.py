@@ -61,6 +61,17 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     output: str = "runs/train"
+    #: "fp32", "bf16" (autocast; the fast choice on recent GPUs and CPUs) or "fp16" (CUDA, with a grad scaler).
+    precision: str = "fp32"
+    channels_last: bool = False  # NHWC activations: faster convolutions on tensor cores
+    compile: bool = False  # torch.compile the training forward
+    #: with several CUDA processes, BatchNorm statistics over the global batch (exactly as on one GPU).
+    sync_batchnorm: bool = True
+    log_every: int = 50  # stage-1 steps per report row (steps.csv, TensorBoard, progress bar)
+    checkpoint_every: int = 0  # also checkpoint every N stage-1 steps (0: off); epoch ends always do
+    checkpoint_minutes: float = 10.0  # also checkpoint when this much time has passed (0: off)
+    keep_last: int = 3  # checkpoints kept under RUN_DIR/checkpoints
+    tensorboard: bool = True  # log to RUN_DIR/tensorboard when the tensorboard package is installed
 
 
 @dataclasses.dataclass

@@ -20,3 +20,7 @@ class ModelError(PersonaIAAError):
 
 class ImageError(PersonaIAAError):
     """One image could not be decoded; carries a one-line reason."""
+
+
+class TrainingError(PersonaIAAError):
+    """Training cannot go on (a non-finite loss, a checkpoint that does not fit the run)."""

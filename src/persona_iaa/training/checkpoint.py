@@ -1,16 +1,23 @@
-"""Model files: ``model.safetensors`` (weights) + ``model.json`` (architecture, preprocessing, provenance).
+"""Model files and resume checkpoints.
 
-The pair is all that `evaluate`, `score`, `export` and :func:`persona_iaa.load_model` need. Writes are
-atomic (temporary file, then rename), so an interrupted run never leaves a half-written model.
+``model.safetensors`` (weights) + ``model.json`` (architecture, preprocessing, provenance) are all that
+`evaluate`, `score`, `export` and :func:`persona_iaa.load_model` need. ``checkpoints/stage*-*.pt`` hold
+everything a killed run needs to continue exactly (model, optimiser, scheduler, position, RNG states).
+Every write is atomic (temporary file, fsync, then rename), so an interrupted run never leaves a
+half-written file under a real name.
 """
 from __future__ import annotations
 
 import json
 import os
+import random
+import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -33,6 +40,8 @@ def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb") as handle:  # on disk before the rename, so a crashed node keeps a whole file
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -122,3 +131,64 @@ def load_trained_model(path: Union[str, Path], device: Union[str, torch.device] 
     load_state(model, weights_path)
     model.backbone_weights = meta.get("backbone_weights")
     return model.to(device).eval(), Preprocessing.from_dict(meta["preprocessing"]), meta
+
+
+# -- resume checkpoints ------------------------------------------------------------------------------
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FORMAT = "persona-iaa/checkpoint"
+_CHECKPOINT_NAME = re.compile(r"^stage(\d)-(\d{9})\.pt$")
+
+
+def checkpoint_paths(run_dir: Union[str, Path]) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (stage, then step or epoch within the stage)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    found = [(m.groups(), p) for p in folder.glob("stage*.pt") if (m := _CHECKPOINT_NAME.match(p.name))]
+    return [p for (stage, counter), p in sorted(found, key=lambda item: (int(item[0][0]), int(item[0][1])))]
+
+
+def save_checkpoint(run_dir: Union[str, Path], state: dict[str, Any], *, stage: int, counter: int,
+                    keep_last: int) -> Path:
+    """Write ``state`` atomically as ``checkpoints/stage{stage}-{counter}.pt``; keep the last ``keep_last``."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    path = folder / f"stage{stage}-{counter:09d}.pt"
+    atomic_write(path, lambda tmp: torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp))
+    for old in checkpoint_paths(run_dir)[:-keep_last]:
+        old.unlink(missing_ok=True)
+    for partial in folder.glob(".stage*"):  # left by a writer killed mid-write; only rank 0 writes
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def load_latest_checkpoint(run_dir: Union[str, Path]) -> Optional[tuple[Path, dict[str, Any]]]:
+    """The newest readable checkpoint (an unreadable one, e.g. cut by a crashed node, is passed over)."""
+    for path in reversed(checkpoint_paths(run_dir)):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for a damaged file
+            print(f"warning: {path}: unreadable checkpoint skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
+            continue
+        if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+            return path, state
+    return None
+
+
+def capture_rng() -> dict[str, Any]:
+    """This process's random states (Python, NumPy, torch CPU and CUDA) in a form ``torch.load`` accepts."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

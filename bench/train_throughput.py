@@ -1,0 +1,223 @@
+"""Training throughput: stage-1 images/s for `tiny` and `densenet121`, fp32 vs bf16 and channels-last,
+from original JPEGs vs the prepared cache, in one run, as ratios against fp32 from JPEGs (`--compile` adds torch.compile, compute only).
+
+Two measures per variant, both through the Trainer's own code:
+  * end to end: a real stage-1 epoch (loader workers decoding photo-sized JPEGs, augmentation, the
+    alternating aesthetic/personality steps), images/s from the run's own step reports;
+  * compute only: the same training step on batches already in memory (the ceiling the input
+    pipeline has to feed).
+On a CUDA machine it adds densenet121 at 224 px (the paper's setting, batch 32) and projects the wall
+time of the paper's AVA protocol: 20 epochs of 230k aesthetic images plus as many personality images,
+about 9.2M images. The whole GPU run stays within 5 minutes (--compile adds about one).
+
+    python bench/train_throughput.py [--quick] [--compile] [--workers N]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from persona_iaa.config import Config, load_config
+from persona_iaa.data.records import AESTHETIC, PERSONALITY
+from persona_iaa.data.synthetic import make_demo_data
+from persona_iaa.errors import PersonaIAAError
+from persona_iaa.training.protocol import Trainer
+
+VARIANTS = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))  # (precision, channels-last)
+AVA_PROTOCOL_IMAGES = 2 * 20 * 230_000  # 20 epochs x (230k aesthetic + as many personality images)
+GPU_TARGET = 2600  # images/s on one H200-class GPU: the AVA protocol in about an hour
+
+
+def photo_jpeg(job: tuple[str, int, int, int]) -> None:
+    """Rewrite a demo image as a photo-sized JPEG with grain (decode cost close to a real photo)."""
+    path, width, height, seed = job
+    rng = np.random.default_rng(seed)
+    base = np.asarray(Image.open(path).convert("RGB").resize((width, height), Image.BILINEAR), np.int16)
+    grain = rng.integers(-14, 15, (height, width, 3), dtype=np.int16)
+    Image.fromarray((base + grain).clip(0, 255).astype(np.uint8)).save(path, quality=90)
+
+
+def make_world(root: Path, n_aesthetic: int, n_personality: int, workers: int) -> dict[str, str]:
+    specs = make_demo_data(root, n_train=n_aesthetic, n_val=4, n_test=4, n_personality=n_personality, size=64)
+    jobs = [(str(p), 640, 480, i) for i, p in enumerate(sorted(root.rglob("*.jpg")))]
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(photo_jpeg, jobs, chunksize=16))
+    return specs
+
+
+def prepared(specs: dict[str, str], root: Path) -> Optional[dict[str, str]]:
+    """The same data through `persona-iaa prepare` (read back as ``cache:DIR``), or None with the reason."""
+    try:
+        import persona_iaa.data.cache  # noqa: F401  (comes with the prepare command)
+    except ImportError:
+        print("prepared cache: skipped (persona_iaa.data.cache is not in this checkout: "
+              "the comparison runs once `persona-iaa prepare` is available)")
+        return None
+    from persona_iaa.cli import main
+
+    cached = {}
+    for task, spec in specs.items():
+        target = root / f"cache-{task}"
+        if main(["prepare", spec, "--output", str(target)]) != 0:
+            print(f"prepared cache: skipped (`persona-iaa prepare {spec}` failed)")
+            return None
+        cached[task] = f"cache:{target}"
+    return cached
+
+
+def variant_config(specs: dict[str, str], output: Path, args: argparse.Namespace, backbone: str,
+                   precision: str, channels_last: bool, compile_: bool = False) -> Config:
+    return load_config(None, [
+        f"data.aesthetic={specs['aesthetic']}", f"data.personality={specs['personality']}",
+        f"model.backbone={backbone}", "model.backbone_weights=none",
+        f"data.image_size={args.image_size}", f"data.crop_size={args.crop_size}",
+        f"data.batch_size={args.batch_size}", f"data.workers={args.workers}",
+        "train.epochs=1", f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
+        f"train.compile={str(compile_).lower()}", f"train.log_every={args.log_every}", f"train.output={output}",
+        "train.tensorboard=false", "train.checkpoint_minutes=0", "train.device=auto",
+    ])
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def end_to_end(config: Config) -> float:
+    """Median images/s of a stage-1 epoch's report windows, the first (start-up, autotuning) left out."""
+    Trainer(config).stage1()
+    with (Path(config.train.output) / "steps.csv").open() as handle:
+        rates = [float(r["images_per_second"]) for r in csv.DictReader(handle)][1:]
+    return statistics.median(rates) if rates else float("nan")
+
+
+def compute_only(configs: dict[str, Config], steps: int, warmup: int, rounds: int) -> dict[str, float]:
+    """Median images/s of alternating training steps on in-memory batches, variants timed in turn.
+
+    Interleaving the variants round by round exposes them all to the same machine load.
+    """
+    steppers: dict[str, Callable[[], None]] = {}
+    device = torch.device("cpu")
+    for name, config in configs.items():
+        trainer = Trainer(config)
+        trainer.set_trainable(1)
+        module, optimizer = trainer.training_module(), trainer.optimizer(1)
+        batch, crop = config.data.batch_size, config.data.crop_size
+        images = torch.randn(batch, 3, crop, crop)
+        images = images.pin_memory() if trainer.device.type == "cuda" else images
+        aesthetic, traits = torch.rand(batch, 1), torch.rand(batch, 5) * 2 - 1
+
+        def step(trainer=trainer, module=module, optimizer=optimizer, images=images, aesthetic=aesthetic,
+                 traits=traits) -> None:
+            trainer.train_batch(module, optimizer, images, aesthetic, AESTHETIC)
+            trainer.train_batch(module, optimizer, images, traits, PERSONALITY)
+
+        for _ in range(warmup):
+            step()
+        steppers[name], device = step, trainer.device
+    samples: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, step in steppers.items():
+            synchronize(device)
+            started = time.perf_counter()
+            for _ in range(steps):
+                step()
+            synchronize(device)
+            samples[name].append(2 * configs[name].data.batch_size * steps / (time.perf_counter() - started))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def hours(seconds: float) -> str:
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def main() -> int:
+    cuda = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images and steps (a smoke run)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (adds compile time)")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="loader workers")
+    parser.add_argument("--image-size", type=int, default=256 if cuda else 128)
+    parser.add_argument("--crop-size", type=int, default=224 if cuda else 112)
+    parser.add_argument("--batch-size", type=int, default=32 if cuda else 16)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)
+    args.log_every = 8 if cuda else 1
+    steps, warmup, rounds = (10, 5, 3) if cuda else (2, 1, 3)
+    if args.quick:
+        steps, warmup, rounds = max(1, steps // 2), 1, 2
+    device = "CUDA " + torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
+    print(f"device: {device}; crop {args.crop_size} px, global batch {args.batch_size} per task, "
+          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        specs = {"jpeg": make_world(root / "world", n_aesthetic, n_aesthetic // 2, args.workers)}
+        print(f"generated {n_aesthetic + n_aesthetic // 2} photo-sized JPEGs (640x480) in "
+              f"{time.perf_counter() - started:.0f} s")
+        cache = prepared(specs["jpeg"], root)
+        if cache is not None:
+            specs["cache"] = cache
+
+        print(f"\n{'backbone':<12} {'variant':<20} {'input':<6} {'images/s':>9} {'ratio':>7}"
+              f"   {'compute only':>12} {'ratio':>7}")
+        results: dict[tuple[str, str, str], float] = {}
+        for backbone in ("tiny", "densenet121"):
+            configs = {f"{precision}{' channels-last' if channels_last else ''}":
+                       variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
+                                      precision, channels_last)
+                       for precision, channels_last in VARIANTS}
+            for name, config in configs.items():
+                runs = {"jpeg": config}
+                if "cache" in specs and name == "fp32":  # the input comparison, at one precision
+                    runs["cache"] = variant_config(specs["cache"], root / f"{backbone}-cache", args, backbone,
+                                                   "fp32", False)
+                for source, run_config in runs.items():
+                    try:
+                        results[backbone, name, source] = end_to_end(run_config)
+                    except PersonaIAAError as exc:
+                        print(f"{backbone:<12} {name:<20} {source:<6} skipped ({exc})")
+            if args.compile and backbone == "densenet121":  # compute only: compiling costs a minute per model
+                configs["bf16 channels-last compiled"] = variant_config(
+                    specs["jpeg"], root / f"{backbone}-compiled", args, backbone, "bf16", True, True)
+            computed = compute_only(configs, steps, warmup, rounds)
+            for name in configs:
+                for source in ("jpeg", "cache"):
+                    compute = (f"{computed[name]:>12.1f} {computed[name] / computed['fp32']:>6.2f}x"
+                               if source == "jpeg" else "")
+                    if (backbone, name, source) in results:
+                        rate, reference = results[backbone, name, source], results[backbone, "fp32", "jpeg"]
+                        print(f"{backbone:<12} {name:<20} {source:<6} {rate:>9.1f} {rate / reference:>6.2f}x   {compute}")
+                    elif source == "jpeg":
+                        print(f"{backbone:<12} {name:<20} {'':<6} {'':>9} {'':>7}   {compute}")
+            results.update({(backbone, name, "compute"): rate for name, rate in computed.items()})
+
+        if cuda:
+            best = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] != "compute")
+            ceiling = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] == "compute")
+            print(f"\ndensenet121 at {args.crop_size} px, best end to end: {best:.0f} images/s -> the paper's AVA "
+                  f"protocol ({AVA_PROTOCOL_IMAGES / 1e6:.1f}M images) in {hours(AVA_PROTOCOL_IMAGES / best)}; "
+                  f"compute-only ceiling {ceiling:.0f} images/s -> {hours(AVA_PROTOCOL_IMAGES / ceiling)}")
+            print(f"target {GPU_TARGET} images/s: {'met' if best >= GPU_TARGET else 'not met'} end to end, "
+                  f"{'met' if ceiling >= GPU_TARGET else 'not met'} by the compute-only ceiling")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
