@@ -5,20 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from persona_iaa.config import load_config
 from persona_iaa.data.synthetic import make_demo_data
-from persona_iaa.demo import builtin_config_path
 
-SMALL_WORLD = dict(n_train=48, n_val=8, n_test=24, n_personality=40, size=48)
-
-
-def tiny_config(output: Path, data: dict[str, str], *overrides: str):
-    """The demo recipe shrunk for tests: 32 px images, 2 epochs."""
-    return load_config(builtin_config_path("demo"), [
-        f"data.aesthetic={data['aesthetic']}", f"data.personality={data['personality']}",
-        "data.image_size=32", "data.crop_size=28", "data.batch_size=16",
-        "train.epochs=2", "train.stage2_epochs=3", f"train.output={output}", *overrides,
-    ])
+from .helpers import SMALL_WORLD, tiny_config
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
+from tests.helpers import tiny_config
 from persona_iaa.errors import ConfigError
 from persona_iaa.training import protocol
 from persona_iaa.training.losses import aesthetic_loss, final_loss, personality_loss

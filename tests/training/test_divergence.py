@@ -5,12 +5,12 @@ import csv
 
 import pytest
 
-from conftest import tiny_config
+from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training import protocol
 from persona_iaa.training.checkpoint import load_latest_checkpoint
 from persona_iaa.training.losses import aesthetic_loss
-from training_helpers import one_thread  # noqa: F401 (autouse fixture)
+from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(demo_data, tmp_path, monkeypatch, capsys):

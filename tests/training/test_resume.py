@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_config
+from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training.checkpoint import checkpoint_paths, load_latest_checkpoint
-from training_helpers import Interrupt, assert_same_weights, one_thread, run_isolated, train_cli  # noqa: F401 (one_thread: autouse)
+from .training_helpers import Interrupt, assert_same_weights, one_thread, run_isolated, train_cli  # noqa: F401 (one_thread: autouse)
 
 # 48 aesthetic training images in batches of 16: 3 steps per epoch, 6 in stage 1; stage 2 has 3 epochs
 # of 3 steps.

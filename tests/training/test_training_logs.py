@@ -5,9 +5,9 @@ import csv
 
 import pytest
 
-from conftest import tiny_config
+from tests.helpers import tiny_config
 from persona_iaa.training.protocol import train
-from training_helpers import one_thread  # noqa: F401 (autouse fixture)
+from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
