@@ -122,3 +122,20 @@ def test_run_directory_holds_everything_and_runs_repeat(demo_data, tmp_path):
     assert saved["test"]["n"] == 24 and set(saved["personality"]) == {"O", "C", "E", "A", "N", "mean"}
     meta = json.loads((tmp_path / "a" / "model.json").read_text())
     assert meta["model"]["backbone"] == "tiny" and meta["preprocessing"]["crop_size"] == 28
+
+
+def test_an_undecodable_training_image_is_replaced_not_fatal(tmp_path):
+    from PIL import Image
+
+    from persona_iaa.data.loading import RecordDataset
+    from persona_iaa.data.records import Record
+    from persona_iaa.data.transforms import Preprocessing, eval_transform
+
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 40), (250, 0, 0)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff truncated")
+    dataset = RecordDataset([Record(str(bad), (0.1,)), Record(str(good), (0.9,))], eval_transform(Preprocessing(32, 28)))
+    with pytest.warns(UserWarning, match="bad.jpg"):
+        image, target, index = dataset[0]
+    assert index == 1 and target.item() == pytest.approx(0.9) and image.shape == (3, 28, 28)

@@ -6,6 +6,7 @@ the rank or whether the run was resumed part-way.
 """
 from __future__ import annotations
 
+import warnings
 from itertools import islice
 from typing import Callable, Iterator, Optional, Sequence, Union
 
@@ -13,6 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from ..errors import DataError, ImageError
 from ..runtime import derive_seed
 from .images import open_image
 from .records import Record
@@ -23,7 +25,12 @@ SampleKey = Union[int, tuple[int, int]]
 
 
 class RecordDataset(Dataset):
-    """Decodes a record's image with the source's opener and returns ``(image, target, index)``."""
+    """Decodes a record's image with the source's opener and returns ``(image, target, index)``.
+
+    A file that cannot be decoded (a truncated download found hours into a run) must not end the run:
+    it is replaced by the next decodable record of the split, with a warning naming it. `persona-iaa
+    prepare` finds and lists such files up front.
+    """
 
     def __init__(self, records: Sequence[Record], transform: Transform,
                  opener: Optional[Callable[[str], Image.Image]] = None):
@@ -36,8 +43,8 @@ class RecordDataset(Dataset):
 
     def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, seed = key if isinstance(key, tuple) else (key, None)
+        index, image = self._decodable(index)
         record = self.records[index]
-        image = self.opener(record.path)
         if seed is None:
             tensor = self.transform(image)
         else:
@@ -45,6 +52,16 @@ class RecordDataset(Dataset):
                 torch.manual_seed(seed)
                 tensor = self.transform(image)
         return tensor, torch.tensor(record.target, dtype=torch.float32), index
+
+
+    def _decodable(self, index: int) -> tuple[int, Image.Image]:
+        for attempt in range(len(self.records)):
+            candidate = (index + attempt) % len(self.records)
+            try:
+                return candidate, self.opener(self.records[candidate].path)
+            except ImageError as exc:
+                warnings.warn(f"{exc}; training on the next image of the split in its place", stacklevel=2)
+        raise DataError("no image of this split can be decoded")
 
 
 class EpochSampler(DistributedSampler):
