@@ -107,15 +107,13 @@ def _timm_backbone(model_name: str, weights: WeightsArg) -> Backbone:
     kind = weights_kind(weights)
     try:
         model = timm.create_model(model_name, pretrained=kind == "imagenet", num_classes=0)
-    except RuntimeError as exc:
-        raise ModelError(f"timm:{model_name}: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:
-        if kind == "imagenet":
+    except Exception as exc:  # timm raises RuntimeError for unknown names, hub errors when offline
+        if kind == "imagenet" and "Unknown model" not in str(exc):
             raise ModelError(
                 f"cannot download ImageNet weights for timm:{model_name} (no network?): "
                 "pass --backbone-weights FILE or --backbone-weights none"
             ) from None
-        raise
+        raise ModelError(f"timm:{model_name}: {str(exc).splitlines()[0]}") from None
     if kind == "file":
         load_into(model, read_state_dict(str(weights)), f"weights file {weights}", ignore_prefixes=("head.", "fc.", "classifier."))
     return Backbone(model, model.num_features, pool=False)  # timm pools itself with num_classes=0
