@@ -16,12 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue FILE: skip paths already in it")
     p.add_argument("--sort", type=int, metavar="N", help="print the top and bottom N images by final score")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: one per CPU core; 0: none)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="decoding processes (default: half the CPU cores; 0: decode in this process)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast, faster on CPUs with bf16")
     p.add_argument("--engine", default="torch", choices=ENGINES, help="onnx: onnxruntime on the exported model")
     p.add_argument("--fast-decode", action="store_true",
                    help="decode JPEGs at reduced size (much faster on large photos; scores change by ~1e-3)")
-    p.add_argument("--threads", type=int, metavar="N", help="torch threads for the model (default: torch's own)")
+    p.add_argument("--threads", type=int, metavar="N", help="model threads (default: the cores the workers leave)")
     p.add_argument("--device", default="auto")
 
 
@@ -40,10 +41,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise ConfigError("--sort needs a positive number of images")
     if args.output:
         output_format(args.output)
-    paths = list(iter_image_paths(args.inputs))
     predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
                            precision=args.precision, engine=args.engine, fast_decode=args.fast_decode,
                            threads=args.threads)
+    paths = list(iter_image_paths(args.inputs))
     ranking = Ranking(args.sort) if args.sort else None
     writer = open_result_writer(args.output, resume=args.resume)
     failed = 0

@@ -71,11 +71,14 @@ RESULT_COLUMNS: tuple[str, ...] = tuple(ScoreResult("").as_row())
 
 @dataclasses.dataclass(frozen=True)
 class ScoringOptions:
-    """How to score. ``workers=None`` picks one decoding process per CPU core (none when there is one).
+    """How to score.
 
+    ``workers`` (decoding processes) and ``threads`` (torch intra-op threads of the model) split the
+    CPU cores between the two stages; by default evenly (1 + 1 on two cores). Each process then runs
+    one thread per core: more would oversubscribe the cores, and torch's OpenMP threads slow down
+    badly when another process takes their core. ``workers=0`` decodes in this process.
     ``fast_decode`` lets JPEGs decode at 1/2 to 1/8 size (never below twice the resize size): several
     times faster on photo-sized files, at the price of scores that differ by about 1e-3.
-    ``threads`` sets torch's intra-op threads for the model (None keeps torch's setting).
     """
 
     batch_size: int = 32
@@ -102,8 +105,16 @@ class ScoringOptions:
     def resolved_workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return cores if cores > 1 else 0
+        return available_cores() // 2
+
+    def resolved_threads(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        return max(1, available_cores() - self.resolved_workers())
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class TorchRunner:
@@ -179,21 +190,24 @@ class ScoringEngine:
     def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
         """Yield one :class:`ScoreResult` per input, in input order; bad images become error results."""
         batch_size = batch_size or self.options.batch_size
-        if self.options.threads is not None:
-            torch.set_num_threads(self.options.threads)
-        waiting: list[ScoreResult] = []  # results in input order, held until their batch has run
-        arrays: list[np.ndarray] = []
-        for index, (item, array, error) in enumerate(self._prepared(images, batch_size)):
-            result = ScoreResult(image_name(item, index), error=error)
-            if array is None and not arrays:
-                yield result  # nothing before it is still waiting for the model
-                continue
-            waiting.append(result)
-            if array is not None:
-                arrays.append(array)
-                if len(arrays) == batch_size:
-                    yield from self._run(waiting, arrays)
-        yield from self._run(waiting, arrays)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.options.resolved_threads())
+        try:
+            waiting: list[ScoreResult] = []  # results in input order, held until their batch has run
+            arrays: list[np.ndarray] = []
+            for index, (item, array, error) in enumerate(self._prepared(images, batch_size)):
+                result = ScoreResult(image_name(item, index), error=error)
+                if array is None and not arrays:
+                    yield result  # nothing before it is still waiting for the model
+                    continue
+                waiting.append(result)
+                if array is not None:
+                    arrays.append(array)
+                    if len(arrays) == batch_size:
+                        yield from self._run(waiting, arrays)
+            yield from self._run(waiting, arrays)
+        finally:
+            torch.set_num_threads(previous_threads)
 
     def _run(self, waiting: list[ScoreResult], arrays: list[np.ndarray]) -> Iterator[ScoreResult]:
         if arrays:
