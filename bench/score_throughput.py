@@ -59,8 +59,9 @@ def forward_gflop(model: torch.nn.Module, crop: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def reference_loop(run: Path, paths: list[str]) -> tuple[float, np.ndarray]:
-    """Seconds per image and outputs [N, 7] of the plain loop."""
+def reference_loop(run: Path, paths: list[str], threads: int) -> tuple[float, np.ndarray]:
+    """Seconds per image and outputs [N, 7] of the plain loop with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
     model, preprocessing, _ = load_trained_model(run, "cpu")
     transform = eval_transform(preprocessing)
 
@@ -77,7 +78,7 @@ def reference_loop(run: Path, paths: list[str]) -> tuple[float, np.ndarray]:
 
 def engine_run(run: Path, paths: list[str], options: dict[str, Any]) -> tuple[float, np.ndarray]:
     predictor = load_model(run, device="cpu", **options)
-    list(predictor.score(paths[: predictor.options.batch_size]))
+    list(predictor.score(paths[: predictor.engine.batch_size]))
     start = time.perf_counter()
     results = list(predictor.score(paths))
     seconds = (time.perf_counter() - start) / len(paths)
@@ -106,17 +107,20 @@ def main() -> None:
             model = build_model(backbone).eval()
             save_model(run, model, Preprocessing())
             gflop = forward_gflop(model, Preprocessing().crop_size)
-            reference_seconds, reference = reference_loop(run, paths)
+            reference_seconds, reference = reference_loop(run, paths, threads)
             print(f"{backbone}: {gflop:.2f} GFLOP per 224 px image (forward pass)")
-            print(f"  {'configuration':<38}{'img/s':>7}{'ratio':>7}{'GFLOP/s':>9}{'% peak':>8}{'max |diff|':>12}")
-            print(f"  {'reference loop (PIL, batch 1, fp32)':<38}{1 / reference_seconds:>7.1f}{1.0:>7.2f}"
-                  f"{gflop / reference_seconds:>9.0f}{100 * gflop / reference_seconds / peaks['fp32']:>7.0f}%{0:>12.1e}")
+            print(f"  {'configuration':<40}{'img/s':>7}{'ratio':>7}{'GFLOP/s':>9}{'% peak':>8}{'max |diff|':>12}")
+
+            def report(label: str, seconds: float, outputs: np.ndarray, precision: str = "fp32") -> None:
+                print(f"  {label:<40}{1 / seconds:>7.1f}{reference_seconds / seconds:>7.2f}{gflop / seconds:>9.0f}"
+                      f"{100 * gflop / seconds / peaks[precision]:>7.0f}%{np.abs(outputs - reference).max():>12.1e}")
+
+            report(f"reference loop (PIL, batch 1, fp32, {threads} thr)", reference_seconds, reference)
+            if threads > 1:  # how much of the ratio is the reference's own threading (shared machines)
+                report("  same loop, 1 thread", *reference_loop(run, paths, 1))
             for label, options in configs:
                 torch.set_num_threads(threads)
-                seconds, outputs = engine_run(run, paths, options)
-                peak = peaks[options.get("precision", "fp32")]
-                print(f"  {label:<38}{1 / seconds:>7.1f}{reference_seconds / seconds:>7.2f}{gflop / seconds:>9.0f}"
-                      f"{100 * gflop / seconds / peak:>7.0f}%{np.abs(outputs - reference).max():>12.1e}")
+                report(label, *engine_run(run, paths, options), options.get("precision", "fp32"))
             torch.set_num_threads(threads)
             print()
 

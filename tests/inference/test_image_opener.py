@@ -104,4 +104,4 @@ def test_unexpected_decoder_exceptions_become_image_errors(image_kinds, monkeypa
 
     monkeypatch.setattr(images.ImageOps, "exif_transpose", explode)
     with pytest.raises(ImageError, match="cannot decode \\(IndexError: tile index out of range\\)"):
-        open_image(image_kinds["jpeg"])
+        open_image(image_kinds["exif_rotated"])

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="result file: .csv, .jsonl or .parquet (default: CSV on stdout)")
     p.add_argument("--resume", action="store_true", help="continue FILE: skip paths already in it")
     p.add_argument("--sort", type=int, metavar="N", help="print the top and bottom N images by final score")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, metavar="N", help="images per model call (default: 8 on CPU, 32 on GPU)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="decoding processes (default: half the CPU cores; 0: decode in this process)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast, faster on CPUs with bf16")

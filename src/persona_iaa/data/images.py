@@ -23,6 +23,7 @@ MAX_PIXELS = 178_956_970
 #: ISO-BMFF major brands of HEIC/HEIF/AVIF files (bytes 8-12, after the ``ftyp`` box tag).
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
+EXIF_ORIENTATION = 0x0112
 _HEIF_REGISTERED: Optional[bool] = None
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]
@@ -78,7 +79,7 @@ def _reason(exc: BaseException) -> str:
 
 def _decode(image: Image.Image, name: str, *, draft_size: Optional[int], max_pixels: int,
             owned: bool) -> Image.Image:
-    """Frame 0, optional JPEG draft, pixel limit, EXIF orientation, RGB; ``owned`` images may be changed in place."""
+    """Frame 0, optional JPEG draft, pixel limit, EXIF orientation, RGB; an image not ``owned`` is copied."""
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(f"{name}: refused, {width}x{height} is more than {max_pixels:,} pixels (decompression bomb)")
@@ -87,10 +88,10 @@ def _decode(image: Image.Image, name: str, *, draft_size: Optional[int], max_pix
     if draft_size and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
         image.draft("RGB" if image.mode != "CMYK" else None, (draft_size, draft_size))
     image.load()
-    if owned:
-        ImageOps.exif_transpose(image, in_place=True)
-    else:
-        image = ImageOps.exif_transpose(image)
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)  # a new, upright image
+    elif not owned:
+        image = image.copy()
     return _to_rgb(image)
 
 

@@ -29,7 +29,7 @@ class Predictor:
         self.device = device
         self.meta = meta or {}
         self.options = ScoringOptions(**options)
-        self.engine = ScoringEngine(self._runner(checkpoint), preprocessing, self.options)
+        self.engine = ScoringEngine(self._runner(checkpoint), preprocessing, self.options, device)
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], device: str = "auto", **options: Any) -> "Predictor":
