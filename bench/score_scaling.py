@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def main() -> None:
         run = Path(tmp) / "run"
         save_model(run, build_model(args.backbone), Preprocessing())
         write_photos(Path(tmp) / "warm", WARM_UP, width, height)
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
         print(f"persona-iaa score, {args.backbone} backbone, {width}x{height} JPEGs, CSV output, default options; "
               f"sizes run {args.repeats}x in alternating order, best time and highest RSS kept")
         results: dict[int, dict] = {}
@@ -81,6 +83,7 @@ def main() -> None:
                 best["per_image"] = min(best["per_image"], result["per_image"])
                 for key in ("rss_main_mb", "rss_worker_mb"):
                     best[key] = max(best[key], result[key])
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
         first = results[counts[0]]
         print(f"{'images':>7}{'ms/image':>10}{'vs first':>10}{'peak RSS main':>15}{'vs first':>10}{'worker':>9}")
         for count in counts:

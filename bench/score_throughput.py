@@ -13,6 +13,7 @@ measured matrix-multiply peak, and the largest output difference from the refere
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -96,6 +97,7 @@ def main() -> None:
     configs = [CONFIGS[int(i)] for i in args.configs.split(",")] if args.configs else CONFIGS
     threads = torch.get_num_threads()
     peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other work on the machine disturbs the figures)")
     print(f"torch {torch.__version__}, {threads} intra-op threads; matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +125,7 @@ def main() -> None:
                 report(label, *engine_run(run, paths, options), options.get("precision", "fp32"))
             torch.set_num_threads(threads)
             print()
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

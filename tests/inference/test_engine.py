@@ -33,13 +33,15 @@ def outputs(results) -> tuple[list[str], list, np.ndarray]:
     return [r.path for r in results], [r.error for r in results], numbers
 
 
-def test_results_do_not_depend_on_batch_size_or_workers(trained_run, mixed_inputs):
+def test_results_do_not_depend_on_batch_size_workers_or_threads(trained_run, mixed_inputs):
     predictor = load_model(trained_run, device="cpu", workers=0)
+    threads_before = torch.get_num_threads()
     paths, errors, numbers = outputs(predictor.score(mixed_inputs, batch_size=1))
+    assert torch.get_num_threads() == threads_before  # batches ran on one thread each, then it was restored
     assert paths == mixed_inputs
     assert sum(e is not None for e in errors) == 5 and not np.isnan(numbers).all()
-    for batch_size, workers in [(4, 2), (5, 1), (64, 2)]:
-        other = load_model(trained_run, device="cpu", workers=workers)
+    for batch_size, workers, threads in [(4, 2, 2), (5, 1, 3), (64, 2, 1)]:
+        other = load_model(trained_run, device="cpu", workers=workers, threads=threads)
         other_paths, other_errors, other_numbers = outputs(other.score(mixed_inputs, batch_size=batch_size))
         assert other_paths == paths and other_errors == errors
         np.testing.assert_allclose(other_numbers, numbers, atol=1e-5)
@@ -67,7 +69,7 @@ def test_fast_decode_asks_the_opener_for_draft_jpegs(trained_run, tmp_path, monk
     Image.new("RGB", (640, 480), (100, 150, 200)).save(path)
     exact = next(load_model(trained_run, device="cpu", workers=0).score([path]))
     fast = next(load_model(trained_run, device="cpu", workers=0, fast_decode=True).score([path]))
-    assert sizes == [None, 2 * 32]  # twice the resize size of the trained run (image_size 32)
+    assert sizes == [None, 32]  # the resize size of the trained run
     assert fast.score == pytest.approx(exact.score, abs=0.01)
 
 
@@ -83,7 +85,7 @@ def test_pil_images_and_bytes_score_like_their_files(trained_run, image_kinds):
 
 
 def test_the_engine_streams_with_a_bounded_window(trained_run, tmp_path):
-    paths = write_jpegs(tmp_path, 40)
+    paths = write_jpegs(tmp_path, 60)
     pulled = []
 
     def lazily():
@@ -91,10 +93,12 @@ def test_the_engine_streams_with_a_bounded_window(trained_run, tmp_path):
             pulled.append(p)
             yield p
 
-    results = load_model(trained_run, device="cpu", workers=2, batch_size=4).score(lazily())
+    results = load_model(trained_run, device="cpu", workers=2, threads=1, batch_size=4).score(lazily())
     first = next(results)
     assert first.path == str(paths[0]) and first.ok
-    assert len(pulled) <= 2 * 4 + 4 * 2  # a batch being filled, one in flight, the workers' look-ahead
+    batches_held = (1 + 1) * 4  # one batch being scored, one queued
+    decode_window = (1 + 1) * 4 + 4 * 2
+    assert len(pulled) <= batches_held + decode_window  # not the whole input
     assert [r.path for r in results] == [str(p) for p in paths[1:]]
 
 

@@ -17,12 +17,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sort", type=int, metavar="N", help="print the top and bottom N images by final score")
     p.add_argument("--batch-size", type=int, metavar="N", help="images per model call (default: 8 on CPU, 32 on GPU)")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="decoding processes (default: half the CPU cores; 0: decode in this process)")
+                   help="decoding processes (default: one per CPU core; 0: decode in this process)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast, faster on CPUs with bf16")
     p.add_argument("--engine", default="torch", choices=ENGINES, help="onnx: onnxruntime on the exported model")
     p.add_argument("--fast-decode", action="store_true",
                    help="decode JPEGs at reduced size (much faster on large photos; scores change by ~1e-3)")
-    p.add_argument("--threads", type=int, metavar="N", help="model threads (default: the cores the workers leave)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
     p.add_argument("--device", default="auto")
 
 

@@ -1,9 +1,11 @@
 """The scoring engine behind ``persona-iaa score`` and :meth:`Predictor.score`.
 
 Worker processes decode and transform images (the slow, single-threaded part for photo-sized files)
-while the main process runs batched inference (``inference_mode``, channels-last, optional bf16
-autocast). A bounded window of images is in flight, so memory stays flat on any collection size;
-results come back in input order and do not depend on the batch size or the number of workers.
+and feed batched inference in the main process (``inference_mode``, channels-last, optional bf16
+autocast). On CPUs the model scores several batches at once, each on one thread: single-threaded
+stages share the cores without OpenMP barrier stalls, whatever the balance of decoding and model
+work. A bounded window of images is in flight, so memory stays flat on any collection size; results
+come back in input order and do not depend on the batch size or the numbers of workers and threads.
 A file that crashes its decoder process becomes one error row and takes no other image with it.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import signal
 import sys
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
@@ -73,13 +75,13 @@ RESULT_COLUMNS: tuple[str, ...] = tuple(ScoreResult("").as_row())
 class ScoringOptions:
     """How to score.
 
-    ``workers`` (decoding processes) and ``threads`` (torch intra-op threads of the model) split the
-    CPU cores between the two stages; by default evenly (1 + 1 on two cores). Each process then runs
-    one thread per core: more would oversubscribe the cores, and torch's OpenMP threads slow down
-    badly when another process takes their core. ``workers=0`` decodes in this process.
-    ``fast_decode`` lets JPEGs decode at 1/2 to 1/8 size (never below twice the resize size): several
+    ``workers`` decoding processes (default: one per CPU core; 0 decodes in this process) feed
+    ``threads`` batches scored at once (CPU default: one per core, at most 8; GPU: 1). On a CPU each
+    batch runs on one thread: torch's own multi-threading stalls at every layer when a decoding
+    process or another program takes one of its cores, while one-thread stages simply share them.
+    ``batch_size`` defaults to 8 on CPUs (larger batches fall out of the caches) and 32 on GPUs.
+    ``fast_decode`` lets JPEGs decode at 1/2 to 1/8 size (never below the resize size): several
     times faster on photo-sized files, at the price of scores that differ by about 1e-3.
-    ``batch_size`` defaults to 8 on CPUs (the largest that stays in cache; larger is slower) and 32 on GPUs.
     """
 
     batch_size: Optional[int] = None
@@ -107,14 +109,12 @@ class ScoringOptions:
         return self.batch_size or (32 if device.type == "cuda" else 8)
 
     def resolved_workers(self) -> int:
-        if self.workers is not None:
-            return self.workers
-        return available_cores() // 2
+        return self.workers if self.workers is not None else available_cores()
 
-    def resolved_threads(self) -> int:
+    def resolved_threads(self, device: torch.device) -> int:
         if self.threads is not None:
             return self.threads
-        return max(1, available_cores() - self.resolved_workers())
+        return 1 if device.type == "cuda" else min(available_cores(), 8)
 
 
 def available_cores() -> int:
@@ -189,9 +189,11 @@ class ScoringEngine:
         self.runner = runner
         self.preprocessing = preprocessing
         self.options = options
+        self.device = device
         self.batch_size = options.resolved_batch_size(device)
+        self.threads = options.resolved_threads(device)
         self.transform = eval_transform(preprocessing)
-        self.draft_size = 2 * preprocessing.image_size if options.fast_decode else None
+        self.draft_size = preprocessing.image_size if options.fast_decode else None
 
     def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
         """Yield one :class:`ScoreResult` per input, in input order; bad images become error results."""
@@ -199,36 +201,37 @@ class ScoringEngine:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         batch_size = batch_size or self.batch_size
         previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.options.resolved_threads())
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)  # per batch; batches run side by side instead
+        # Segments of results in input order, each with the batch they wait for (None: errors only).
+        segments: deque[tuple[list[ScoreResult], Optional[Future]]] = deque()
         try:
-            waiting: list[ScoreResult] = []  # results in input order, held until their batch has run
-            arrays: list[np.ndarray] = []
-            for index, (item, array, error) in enumerate(self._prepared(images, batch_size)):
-                result = ScoreResult(image_name(item, index), error=error)
-                if array is None and not arrays:
-                    yield result  # nothing before it is still waiting for the model
-                    continue
-                waiting.append(result)
-                if array is not None:
-                    arrays.append(array)
-                    if len(arrays) == batch_size:
-                        yield from self._run(waiting, arrays)
-            yield from self._run(waiting, arrays)
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="persona-iaa-model") as model_threads:
+                waiting: list[ScoreResult] = []
+                arrays: list[np.ndarray] = []
+                prepared = self._prepared(images, batch_size)
+                for index, (item, array, error) in enumerate(prepared):
+                    waiting.append(ScoreResult(image_name(item, index), error=error))
+                    if array is not None:
+                        arrays.append(array)
+                    if len(arrays) == batch_size or not arrays:
+                        segments.append((waiting, model_threads.submit(self._infer, arrays) if arrays else None))
+                        waiting, arrays = [], []
+                    while segments and (segments[0][1] is None or segments[0][1].done()
+                                        or sum(f is not None for _, f in segments) > self.threads):
+                        yield from _finished(*segments.popleft())
+                if waiting:
+                    segments.append((waiting, model_threads.submit(self._infer, arrays) if arrays else None))
+                while segments:
+                    yield from _finished(*segments.popleft())
         finally:
+            for _, future in segments:
+                if future is not None:
+                    future.cancel()
             torch.set_num_threads(previous_threads)
 
-    def _run(self, waiting: list[ScoreResult], arrays: list[np.ndarray]) -> Iterator[ScoreResult]:
-        if arrays:
-            scores, aesthetics, traits = self.runner(torch.from_numpy(np.stack(arrays)))
-            numbered = iter(range(len(arrays)))
-            for result in waiting:
-                if result.ok:
-                    k = next(numbered)
-                    result.score, result.aesthetic = float(scores[k]), float(aesthetics[k])
-                    result.personality = tuple(float(v) for v in traits[k])
-        yield from waiting
-        waiting.clear()
-        arrays.clear()
+    def _infer(self, arrays: list[np.ndarray]) -> Outputs:
+        return self.runner(torch.from_numpy(np.stack(arrays)))
 
     def _prepared(self, images: Iterable[ImageLike], batch_size: int
                   ) -> Iterator[tuple[ImageLike, Optional[np.ndarray], Optional[str]]]:
@@ -238,9 +241,20 @@ class ScoringEngine:
                 yield (item, *prepare_image(item, self.transform, self.draft_size))
             return
         yield from _decode_in_workers(
-            images, workers, in_flight=batch_size + _AHEAD_PER_WORKER * workers,
+            images, workers, in_flight=(self.threads + 1) * batch_size + _AHEAD_PER_WORKER * workers,
             initargs=(self.transform, self.draft_size),
         )
+
+
+def _finished(results: list[ScoreResult], batch: Optional[Future]) -> list[ScoreResult]:
+    """Fill the scored results of one segment from its batch outputs (in order)."""
+    if batch is not None:
+        scores, aesthetics, traits = batch.result()
+        scored = (r for r in results if r.ok)
+        for k, result in enumerate(scored):
+            result.score, result.aesthetic = float(scores[k]), float(aesthetics[k])
+            result.personality = tuple(float(v) for v in traits[k])
+    return results
 
 
 def _decode_in_workers(images: Iterable[ImageLike], workers: int, *, in_flight: int, initargs: tuple

@@ -129,8 +129,7 @@ def max_difference(model: nn.Module, preprocessing: Preprocessing, path: Union[s
 class OnnxRunner:
     """onnxruntime inference of an exported model (fp32, CPU unless CUDA is asked for and available)."""
 
-    def __init__(self, model: Union[bytes, str, Path], device: Optional[torch.device] = None,
-                 threads: Optional[int] = None):
+    def __init__(self, model: Union[bytes, str, Path], device: Optional[torch.device] = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -141,8 +140,7 @@ class OnnxRunner:
                 raise ModelError("onnxruntime here has no CUDA support; use --device cpu or --engine torch")
             providers.insert(0, "CUDAExecutionProvider")
         session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = threads or 0
-        # Spinning threads would steal the cores the decoding workers need.
+        session_options.intra_op_num_threads = 1  # the engine runs batches side by side, one thread each
         session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = model if isinstance(model, bytes) else str(model)
         self.session = ort.InferenceSession(source, session_options, providers=providers)
@@ -153,14 +151,14 @@ class OnnxRunner:
 
 
 def onnx_runner(model: nn.Module, preprocessing: Preprocessing, device: torch.device,
-                checkpoint: Optional[Path], threads: Optional[int]) -> OnnxRunner:
+                checkpoint: Optional[Path]) -> OnnxRunner:
     """Use ``model.onnx`` next to the weights when it is newer than them, else export in memory."""
     if checkpoint is not None:
         weights, _ = resolve_model_path(checkpoint)
         exported = weights.with_suffix(FORMATS["onnx"])
         if exported.is_file() and exported.stat().st_mtime >= weights.stat().st_mtime:
-            return OnnxRunner(exported, device, threads)
-    return OnnxRunner(onnx_bytes(model, preprocessing), device, threads)
+            return OnnxRunner(exported, device)
+    return OnnxRunner(onnx_bytes(model, preprocessing), device)
 
 
 def read_export_metadata(path: Union[str, Path]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class Predictor:
         if self.options.engine == "onnx":
             from .export import onnx_runner
 
-            return onnx_runner(self.model, self.preprocessing, self.device, checkpoint, self.options.resolved_threads())
+            return onnx_runner(self.model, self.preprocessing, self.device, checkpoint)
         return TorchRunner(self.model, self.device, self.options.precision)
 
     @property
