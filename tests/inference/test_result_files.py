@@ -20,7 +20,7 @@ def rows(n: int, start: int = 0) -> list[dict]:
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_rows_round_trip_with_gaps_for_failures(tmp_path, suffix):
-    path = tmp_path / f"scores{suffix}"
+    path = tmp_path / "new folder" / f"scores{suffix}"
     writer = open_result_writer(path)
     for row in rows(5):
         writer.write(row)

@@ -203,32 +203,37 @@ class ScoringEngine:
         previous_threads = torch.get_num_threads()
         if self.device.type == "cpu":
             torch.set_num_threads(1)  # per batch; batches run side by side instead
-        # Segments of results in input order, each with the batch they wait for (None: errors only).
-        segments: deque[tuple[list[ScoreResult], Optional[Future]]] = deque()
         try:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="persona-iaa-model") as model_threads:
-                waiting: list[ScoreResult] = []
-                arrays: list[np.ndarray] = []
-                prepared = self._prepared(images, batch_size)
-                for index, (item, array, error) in enumerate(prepared):
-                    waiting.append(ScoreResult(image_name(item, index), error=error))
-                    if array is not None:
-                        arrays.append(array)
-                    if len(arrays) == batch_size or not arrays:
-                        segments.append((waiting, model_threads.submit(self._infer, arrays) if arrays else None))
-                        waiting, arrays = [], []
-                    while segments and (segments[0][1] is None or segments[0][1].done()
-                                        or sum(f is not None for _, f in segments) > self.threads):
-                        yield from _finished(*segments.popleft())
-                if waiting:
-                    segments.append((waiting, model_threads.submit(self._infer, arrays) if arrays else None))
-                while segments:
-                    yield from _finished(*segments.popleft())
+                yield from self._score_in_batches(images, batch_size, model_threads)
         finally:
+            torch.set_num_threads(previous_threads)
+
+    def _score_in_batches(self, images: Iterable[ImageLike], batch_size: int, model_threads: ThreadPoolExecutor
+                          ) -> Iterator[ScoreResult]:
+        # Segments of results in input order, each with the batch they wait for (None: errors only).
+        segments: deque[tuple[list[ScoreResult], Optional[Future]]] = deque()
+        waiting: list[ScoreResult] = []
+        arrays: list[np.ndarray] = []
+        try:
+            for index, (item, array, error) in enumerate(self._prepared(images, batch_size)):
+                waiting.append(ScoreResult(image_name(item, index), error=error))
+                if array is not None:
+                    arrays.append(array)
+                if len(arrays) == batch_size or not arrays:
+                    segments.append((waiting, model_threads.submit(self._infer, arrays) if arrays else None))
+                    waiting, arrays = [], []
+                while segments and (segments[0][1] is None or segments[0][1].done()
+                                    or sum(f is not None for _, f in segments) > self.threads):
+                    yield from _finished(*segments.popleft())
+            if waiting:
+                segments.append((waiting, model_threads.submit(self._infer, arrays)))
+            while segments:
+                yield from _finished(*segments.popleft())
+        finally:  # stopped early: drop the batches nobody will read
             for _, future in segments:
                 if future is not None:
                     future.cancel()
-            torch.set_num_threads(previous_threads)
 
     def _infer(self, arrays: list[np.ndarray]) -> Outputs:
         return self.runner(torch.from_numpy(np.stack(arrays)))

@@ -115,9 +115,9 @@ def open_result_writer(path: Optional[Union[str, Path]], *, resume: bool = False
         return CsvResultWriter(sys.stdout)
     path = Path(path)
     suffix = output_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         return ParquetResultWriter(path, resume=resume)
-    path.parent.mkdir(parents=True, exist_ok=True)
     continuing = resume and path.is_file() and _drop_partial_line(path) > 0
     if continuing and suffix == ".csv":
         _check_csv_header(path)
