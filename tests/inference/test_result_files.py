@@ -63,6 +63,7 @@ def test_parquet_keeps_a_killed_run_in_its_journal_and_folds_it_in(tmp_path):
     again.close()
     assert list(read_rows(path)) == rows(6)
     fresh = open_result_writer(path)  # without resume the file starts afresh
+    assert list(read_rows(path)) == []
     fresh.close()
     assert list(read_rows(path)) == []
 

@@ -76,8 +76,9 @@ class ParquetResultWriter:
         _require_pyarrow()
         self.path = path
         self.journal = journal_path(path)
-        if not resume:
+        if not resume:  # start afresh, as a CSV file opened for writing does
             self.journal.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         _drop_partial_line(self.journal)
         self.keep_existing = resume
         self.rows = JsonlResultWriter(self.journal.open("a", encoding="utf-8"))
