@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from photos import write_photos
 
 WARM_UP = 16

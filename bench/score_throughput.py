@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from photos import write_photos
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from persona_iaa import build_model, load_model
 from persona_iaa.data.transforms import Preprocessing, eval_transform
 from persona_iaa.training.checkpoint import load_trained_model, save_model
-
-from photos import write_photos
 
 #: (label, options of load_model / persona-iaa score flags)
 CONFIGS: list[tuple[str, dict[str, Any]]] = [

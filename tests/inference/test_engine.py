@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scoring_files import write_jpegs
 
 from persona_iaa import load_model
 from persona_iaa.data.images import open_image
@@ -15,8 +16,6 @@ from persona_iaa.errors import ConfigError
 from persona_iaa.inference import engine
 from persona_iaa.inference.engine import ScoringOptions
 from persona_iaa.training.checkpoint import load_trained_model
-
-from scoring_files import write_jpegs
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +51,8 @@ def test_fp32_matches_a_plain_reference_loop_and_bf16_stays_close(trained_run, m
     transform = eval_transform(preprocessing)
     good = [p for p in mixed_inputs if "img_" in p]
     with torch.no_grad():
-        reference = np.array([np.concatenate([t.numpy().ravel() for t in model(transform(Image.open(p).convert("RGB"))[None])])
-                              for p in good])
+        plain = [model(transform(Image.open(p).convert("RGB"))[None]) for p in good]
+    reference = np.array([np.concatenate([t.numpy().ravel() for t in out]) for out in plain])
     _, _, fp32 = outputs(load_model(trained_run, device="cpu", workers=2).score(good, batch_size=3))
     np.testing.assert_allclose(fp32, reference, atol=1e-4)
     _, _, bf16 = outputs(load_model(trained_run, device="cpu", workers=0, precision="bf16").score(good))
@@ -64,7 +63,12 @@ def test_fp32_matches_a_plain_reference_loop_and_bf16_stays_close(trained_run, m
 def test_fast_decode_asks_the_opener_for_draft_jpegs(trained_run, tmp_path, monkeypatch):
     sizes = []
     real_open = engine.open_image
-    monkeypatch.setattr(engine, "open_image", lambda item, draft_size=None: sizes.append(draft_size) or real_open(item, draft_size=draft_size))
+
+    def recording_open(item, draft_size=None):
+        sizes.append(draft_size)
+        return real_open(item, draft_size=draft_size)
+
+    monkeypatch.setattr(engine, "open_image", recording_open)
     path = tmp_path / "large.jpg"
     Image.new("RGB", (640, 480), (100, 150, 200)).save(path)
     exact = next(load_model(trained_run, device="cpu", workers=0).score([path]))

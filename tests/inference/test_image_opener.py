@@ -6,12 +6,11 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from scoring_files import EXPECTED_ERRORS, RED
 
 from persona_iaa.data import images
 from persona_iaa.data.images import open_image
 from persona_iaa.errors import ImageError
-
-from scoring_files import EXPECTED_ERRORS, RED
 
 
 def pixel(image: Image.Image, xy=(5, 5)) -> tuple[int, ...]:

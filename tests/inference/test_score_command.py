@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from scoring_files import EXPECTED_ERRORS, write_jpegs
 
 from persona_iaa.cli import main
 from persona_iaa.inference.writers import journal_path, read_rows
-
-from scoring_files import EXPECTED_ERRORS, write_jpegs
 
 
 def test_every_kind_gets_one_row_and_only_broken_files_fail(trained_run, image_kinds, tmp_path, capsys):
