@@ -20,7 +20,7 @@ ArgumentAdder = Callable[[argparse.ArgumentParser], None]
 _COMMANDS: dict[str, tuple[ArgumentAdder, Handler, str]] = {}
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("train", "evaluate", "score", "data", "demo", "serve")
+COMMAND_MODULES: tuple[str, ...] = ("train", "evaluate", "score", "export", "explain", "serve", "data", "demo")
 
 
 def command(name: str, help: str, add_arguments: ArgumentAdder) -> Callable[[Handler], Handler]:

@@ -2,7 +2,8 @@
 
 Real photo collections hold CMYK and 16-bit files, palettes with transparency, animated GIFs, EXIF
 rotations, HEIC from phones, truncated downloads and the odd decompression bomb. Everything here ends
-as an upright 8-bit RGB image or an :class:`ImageError` with a one-line reason.
+as an upright 8-bit RGB image or an :class:`ImageError` with a one-line reason; no other exception
+escapes, so one bad file can never stop a run.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Union
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,6 +20,10 @@ from ..errors import ImageError
 
 #: Images above this many pixels are refused (about 18k x 10k); Pillow's own default warns at 89M.
 MAX_PIXELS = 178_956_970
+#: ISO-BMFF major brands of HEIC/HEIF/AVIF files (bytes 8-12, after the ``ftyp`` box tag).
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
+EXIF_ORIENTATION = 0x0112
 _HEIF_REGISTERED: Optional[bool] = None
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]
@@ -40,6 +45,10 @@ def heif_available() -> bool:
     return _HEIF_REGISTERED
 
 
+def _is_heif(header: bytes) -> bool:
+    return header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
@@ -59,6 +68,33 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _reason(exc: BaseException) -> str:
+    """One line for any decoder failure; truncation gets a name users recognise."""
+    reason = (str(exc).strip().split("\n")[0] or type(exc).__name__)[:200]
+    lowered = reason.lower()
+    if "truncated" in lowered or "broken data stream" in lowered or "premature end" in lowered:
+        return f"truncated or corrupt file ({reason})"
+    return f"cannot decode ({type(exc).__name__}: {reason})"
+
+
+def _decode(image: Image.Image, name: str, *, draft_size: Optional[int], max_pixels: int,
+            owned: bool) -> Image.Image:
+    """Frame 0, optional JPEG draft, pixel limit, EXIF orientation, RGB; an image not ``owned`` is copied."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: refused, {width}x{height} is more than {max_pixels:,} pixels (decompression bomb)")
+    if getattr(image, "is_animated", False):
+        image.seek(0)
+    if draft_size and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+        image.draft("RGB" if image.mode != "CMYK" else None, (draft_size, draft_size))
+    image.load()
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)  # a new, upright image
+    elif not owned:
+        image = image.copy()
+    return _to_rgb(image)
+
+
 def open_image(
     source: ImageInput, *, draft_size: Optional[int] = None, max_pixels: int = MAX_PIXELS
 ) -> Image.Image:
@@ -66,50 +102,48 @@ def open_image(
 
     ``draft_size`` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding, keeping both sides
     at least that large: several times faster on photo-sized files, at a small cost in exactness.
+    A PIL image passed in is never modified.
     """
     if isinstance(source, Image.Image):
-        image = source
-        name = "<image>"
-    else:
-        name = "<bytes>" if isinstance(source, bytes) else str(source)
-        if not isinstance(source, bytes):
-            path = Path(source)
-            if not path.is_file():
-                raise ImageError(f"{name}: file not found")
-            if path.stat().st_size == 0:
-                raise ImageError(f"{name}: empty file (0 bytes)")
-            if path.suffix.lower() in (".heic", ".heif", ".avif") and not heif_available():
-                raise ImageError(
-                    f"{name}: HEIC/AVIF needs the optional plugin: pip install 'persona-iaa[heif]'"
-                )
-        elif not source:
+        name = getattr(source, "filename", None) or "<image>"
+    elif isinstance(source, bytes):
+        name = "<bytes>"
+        if not source:
             raise ImageError("<bytes>: empty upload (0 bytes)")
-        heif_available()
+    else:
+        name = str(source)
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{name}: file not found")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+    with warnings.catch_warnings():
+        # Pillow warns about odd EXIF, palettes and large images; a reason, if any, is raised below.
+        warnings.simplefilter("ignore")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            if isinstance(source, Image.Image):
+                return _decode(source, name, draft_size=draft_size, max_pixels=max_pixels, owned=False)
+            if isinstance(source, bytes):
+                return _open_stream(io.BytesIO(source), name, "", draft_size, max_pixels)
+            with open(source, "rb") as stream:
+                return _open_stream(stream, name, Path(source).suffix.lower(), draft_size, max_pixels)
+        except ImageError:
+            raise
         except Image.DecompressionBombError:
             raise ImageError(f"{name}: refused, more than {max_pixels:,} pixels (decompression bomb)") from None
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot open ({exc})") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageError(f"{name}: refused, {width}x{height} is more than {max_pixels:,} pixels (decompression bomb)")
-    try:
-        if getattr(image, "is_animated", False):
-            image.seek(0)
-        if draft_size and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
-            image.draft("RGB" if image.mode != "CMYK" else None, (draft_size, draft_size))
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        return _to_rgb(image)
-    except ImageError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = str(exc).split("\n")[0] or type(exc).__name__
-        if "truncated" in reason.lower() or "broken data stream" in reason.lower():
-            reason = f"truncated or corrupt file ({reason})"
-        raise ImageError(f"{name}: {reason}") from None
+        except MemoryError:
+            raise ImageError(f"{name}: out of memory while decoding") from None
+        except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, struct.error, ...
+            raise ImageError(f"{name}: {_reason(exc)}") from None
+
+
+def _open_stream(stream: BinaryIO, name: str, suffix: str, draft_size: Optional[int], max_pixels: int) -> Image.Image:
+    """Decode from a stream the caller closes (so a multi-frame file never keeps its handle open)."""
+    header = stream.read(16)
+    stream.seek(0)
+    if not heif_available() and (suffix in HEIF_EXTENSIONS or _is_heif(header)):
+        raise ImageError(f"{name}: HEIC/AVIF needs the optional plugin: pip install 'persona-iaa[heif]'")
+    image = Image.open(stream)
+    return _decode(image, name, draft_size=draft_size, max_pixels=max_pixels, owned=True)

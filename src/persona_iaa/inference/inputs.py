@@ -10,7 +10,15 @@ from ..errors import DataError
 
 
 def iter_image_paths(inputs: Iterable[Union[str, os.PathLike]]) -> Iterator[str]:
-    """Expand inputs in a deterministic order; explicitly named files are kept whatever their extension."""
+    """Expand inputs in a deterministic order, each path once; named files are kept whatever their extension."""
+    seen: set[str] = set()
+    for path in _expand(inputs):
+        if path not in seen:
+            seen.add(path)
+            yield path
+
+
+def _expand(inputs: Iterable[Union[str, os.PathLike]]) -> Iterator[str]:
     for item in inputs:
         text = os.fspath(item)
         if text.startswith("@"):

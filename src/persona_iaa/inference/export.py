@@ -1,0 +1,174 @@
+"""Exported models: ONNX (for onnxruntime, ``score --engine onnx``) and TorchScript.
+
+An exported model takes a normalised image batch ``images`` [N, 3, crop, crop] (float32, the ImageNet
+normalisation of the run) and returns ``score`` [N], ``aesthetic`` [N] and ``personality`` [N, 5].
+The run's preprocessing and trait order travel inside the file as JSON metadata (key ``persona_iaa``).
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..constants import TRAITS
+from ..data.transforms import Preprocessing
+from ..errors import ConfigError, ModelError
+from ..training.checkpoint import atomic_write, resolve_model_path
+from .engine import Outputs
+
+FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+INPUT_NAME = "images"
+OUTPUT_NAMES: tuple[str, ...] = ("score", "aesthetic", "personality")
+METADATA_KEY = "persona_iaa"
+ONNX_OPSET = 17
+
+
+class PlainOutputs(nn.Module):
+    """The model with a plain tuple of outputs, the form tracers and the ONNX exporter expect."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.model(images)
+        return out.score, out.aesthetic, out.personality
+
+
+def default_export_path(checkpoint: Union[str, Path], fmt: str) -> Path:
+    """``RUN_DIR/model.onnx`` or ``RUN_DIR/model.torchscript.pt``, next to the weights."""
+    weights, _ = resolve_model_path(checkpoint)
+    return weights.with_suffix(FORMATS[fmt])
+
+
+def example_batch(preprocessing: Preprocessing, size: int = 2) -> torch.Tensor:
+    return torch.randn(size, 3, preprocessing.crop_size, preprocessing.crop_size, generator=torch.Generator().manual_seed(0))
+
+
+def export_metadata(model: nn.Module, preprocessing: Preprocessing) -> str:
+    return json.dumps({
+        "preprocessing": preprocessing.to_dict(), "traits": list(TRAITS), "inputs": [INPUT_NAME],
+        "outputs": list(OUTPUT_NAMES), "inter_task_weights": model.inter_task_weights(),
+        "model": model.spec.to_dict(),
+    })
+
+
+def _cpu_fp32(model: nn.Module) -> nn.Module:
+    return PlainOutputs(model).to("cpu", torch.float32).to(memory_format=torch.contiguous_format).eval()
+
+
+def onnx_bytes(model: nn.Module, preprocessing: Preprocessing) -> bytes:
+    """The model as an ONNX file in memory: batch axis dynamic, metadata attached."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError("ONNX export needs the optional extra: pip install 'persona-iaa[export]'") from None
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        torch.onnx.export(
+            _cpu_fp32(model), (example_batch(preprocessing),), buffer, dynamo=False, opset_version=ONNX_OPSET,
+            input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+            dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, export_metadata(model, preprocessing)
+    return proto.SerializeToString()
+
+
+def torchscript_module(model: nn.Module, preprocessing: Preprocessing) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace announces its deprecation
+        with torch.no_grad():
+            return torch.jit.trace(_cpu_fp32(model), example_batch(preprocessing))
+
+
+def export_model(model: nn.Module, preprocessing: Preprocessing, fmt: str, path: Union[str, Path]) -> Path:
+    """Write the model in ``fmt`` (``onnx`` or ``torchscript``) atomically to ``path``."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    if fmt == "onnx":
+        data = onnx_bytes(model, preprocessing)
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    else:
+        module = torchscript_module(model, preprocessing)
+        extra = {f"{METADATA_KEY}.json": export_metadata(model, preprocessing)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.save announces its deprecation
+            atomic_write(path, lambda tmp: torch.jit.save(module, tmp, _extra_files=extra))
+    return path
+
+
+def exported_outputs(path: Union[str, Path], fmt: str, images: torch.Tensor) -> Outputs:
+    """Run an exported file on a batch (onnxruntime for ONNX, torch.jit for TorchScript)."""
+    if fmt == "onnx":
+        return OnnxRunner(Path(path).read_bytes())(images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(str(path), map_location="cpu")
+    with torch.inference_mode():
+        return tuple(t.float().numpy() for t in module(images))  # type: ignore[return-value]
+
+
+def max_difference(model: nn.Module, preprocessing: Preprocessing, path: Union[str, Path], fmt: str) -> float:
+    """Largest absolute difference between the exported file and PyTorch on a random batch of 3."""
+    images = example_batch(preprocessing, 3)
+    with torch.inference_mode():
+        expected = _cpu_fp32(model)(images)
+    return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported_outputs(path, fmt, images)))
+
+
+class OnnxRunner:
+    """onnxruntime inference of an exported model (fp32; on CUDA when asked for and onnxruntime has it)."""
+
+    def __init__(self, model: Union[bytes, str, Path], device: Optional[torch.device] = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("--engine onnx needs the optional extra: pip install 'persona-iaa[export]'") from None
+        providers = ["CPUExecutionProvider"]
+        if device is not None and device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = 1  # the engine runs batches side by side, one thread each
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = model if isinstance(model, bytes) else str(model)
+        self.session = ort.InferenceSession(source, session_options, providers=providers)
+
+    def __call__(self, batch: torch.Tensor) -> Outputs:
+        feed = {INPUT_NAME: batch.to("cpu", torch.float32).contiguous().numpy()}
+        return tuple(self.session.run(list(OUTPUT_NAMES), feed))  # type: ignore[return-value]
+
+
+def onnx_runner(model: nn.Module, preprocessing: Preprocessing, device: torch.device,
+                checkpoint: Optional[Path]) -> OnnxRunner:
+    """Use ``model.onnx`` next to the weights when it is newer than them, else export in memory."""
+    if checkpoint is not None:
+        weights, _ = resolve_model_path(checkpoint)
+        exported = weights.with_suffix(FORMATS["onnx"])
+        if exported.is_file() and exported.stat().st_mtime >= weights.stat().st_mtime:
+            return OnnxRunner(exported, device)
+    return OnnxRunner(onnx_bytes(model, preprocessing), device)
+
+
+def read_export_metadata(path: Union[str, Path]) -> dict[str, Any]:
+    """The JSON metadata inside an exported file (preprocessing, traits, outputs)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return json.loads(props[METADATA_KEY])
+    extra = {f"{METADATA_KEY}.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return json.loads(extra[f"{METADATA_KEY}.json"])

@@ -1,0 +1,138 @@
+"""The scoring engine: order, batch/worker invariance, exactness, streaming and crash isolation."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from .scoring_files import write_jpegs
+
+from persona_iaa import load_model
+from persona_iaa.data.images import open_image
+from persona_iaa.data.transforms import eval_transform
+from persona_iaa.errors import ConfigError
+from persona_iaa.inference import engine
+from persona_iaa.inference.engine import ScoringOptions
+from persona_iaa.training.checkpoint import load_trained_model
+
+
+@pytest.fixture(scope="module")
+def mixed_inputs(image_kinds, tmp_path_factory) -> list[str]:
+    """Good JPEGs with every odd and broken kind interleaved."""
+    good = write_jpegs(tmp_path_factory.mktemp("good"), 9)
+    kinds = list(image_kinds.values())
+    return [str(p) for i in range(max(len(good), len(kinds))) for p in good[i:i + 1] + kinds[i:i + 1]]
+
+
+def outputs(results) -> tuple[list[str], list, np.ndarray]:
+    results = list(results)
+    numbers = np.array([[r.score, r.aesthetic, *r.personality] if r.ok else [np.nan] * 7 for r in results])
+    return [r.path for r in results], [r.error for r in results], numbers
+
+
+def test_results_do_not_depend_on_batch_size_workers_or_threads(trained_run, mixed_inputs):
+    predictor = load_model(trained_run, device="cpu", workers=0)
+    threads_before = torch.get_num_threads()
+    paths, errors, numbers = outputs(predictor.score(mixed_inputs, batch_size=1))
+    assert torch.get_num_threads() == threads_before  # batches ran on one thread each, then it was restored
+    assert paths == mixed_inputs
+    assert sum(e is not None for e in errors) == 5 and not np.isnan(numbers).all()
+    for batch_size, workers, threads in [(4, 2, 2), (5, 1, 3), (64, 2, 1)]:
+        other = load_model(trained_run, device="cpu", workers=workers, threads=threads)
+        other_paths, other_errors, other_numbers = outputs(other.score(mixed_inputs, batch_size=batch_size))
+        assert other_paths == paths and other_errors == errors
+        np.testing.assert_allclose(other_numbers, numbers, atol=1e-5)
+
+
+def test_fp32_matches_a_plain_reference_loop_and_bf16_stays_close(trained_run, mixed_inputs):
+    model, preprocessing, _ = load_trained_model(trained_run, "cpu")
+    transform = eval_transform(preprocessing)
+    good = [p for p in mixed_inputs if "img_" in p]
+    with torch.no_grad():
+        plain = [model(transform(Image.open(p).convert("RGB"))[None]) for p in good]
+    reference = np.array([np.concatenate([t.numpy().ravel() for t in out]) for out in plain])
+    _, _, fp32 = outputs(load_model(trained_run, device="cpu", workers=2).score(good, batch_size=3))
+    np.testing.assert_allclose(fp32, reference, atol=1e-4)
+    _, _, bf16 = outputs(load_model(trained_run, device="cpu", workers=0, precision="bf16").score(good))
+    assert np.abs(bf16 - reference).max() < 0.05
+    assert not np.array_equal(bf16, fp32)  # bf16 really ran
+
+
+def test_fast_decode_asks_the_opener_for_draft_jpegs(trained_run, tmp_path, monkeypatch):
+    sizes = []
+    real_open = engine.open_image
+
+    def recording_open(item, draft_size=None):
+        sizes.append(draft_size)
+        return real_open(item, draft_size=draft_size)
+
+    monkeypatch.setattr(engine, "open_image", recording_open)
+    path = tmp_path / "large.jpg"
+    Image.new("RGB", (640, 480), (100, 150, 200)).save(path)
+    exact = next(load_model(trained_run, device="cpu", workers=0).score([path]))
+    fast = next(load_model(trained_run, device="cpu", workers=0, fast_decode=True).score([path]))
+    assert sizes == [None, 32]  # the resize size of the trained run
+    assert fast.score == pytest.approx(exact.score, abs=0.01)
+
+
+def test_pil_images_and_bytes_score_like_their_files(trained_run, image_kinds):
+    predictor = load_model(trained_run, device="cpu", workers=0)
+    path = image_kinds["exif_rotated"]
+    by_path, by_image, by_bytes, anonymous = predictor.score(
+        [path, Image.open(path), path.read_bytes(), open_image(path)])
+    assert by_image.path == str(path) and anonymous.path == "<image 3>"
+    for other in (by_image, by_bytes, anonymous):
+        assert other.score == pytest.approx(by_path.score, abs=1e-6)
+        assert other.traits == pytest.approx(by_path.traits, abs=1e-6)
+
+
+def test_the_engine_streams_with_a_bounded_window(trained_run, tmp_path):
+    paths = write_jpegs(tmp_path, 60)
+    pulled = []
+
+    def lazily():
+        for p in paths:
+            pulled.append(p)
+            yield p
+
+    results = load_model(trained_run, device="cpu", workers=2, threads=1, batch_size=4).score(lazily())
+    first = next(results)
+    assert first.path == str(paths[0]) and first.ok
+    batches_held = (1 + 1) * 4  # one batch being scored, one queued
+    decode_window = (1 + 1) * 4 + 4 * 2
+    assert len(pulled) <= batches_held + decode_window  # not the whole input
+    assert [r.path for r in results] == [str(p) for p in paths[1:]]
+
+
+def test_a_file_that_kills_its_decoder_process_fails_alone(trained_run, tmp_path, monkeypatch):
+    paths = [str(p) for p in write_jpegs(tmp_path, 10)]
+    expected = {r.path: r.score for r in load_model(trained_run, device="cpu", workers=0).score(paths)}
+    deadly = paths[4]
+    real_open = engine.open_image
+
+    def crash_on_deadly(item, draft_size=None):
+        if str(item) == deadly:
+            os._exit(1)  # what a segfaulting decoder looks like to the parent
+        return real_open(item, draft_size=draft_size)
+
+    monkeypatch.setattr(engine, "open_image", crash_on_deadly)  # inherited by the forked workers
+    results = list(load_model(trained_run, device="cpu", workers=2, batch_size=3).score(paths))
+    assert [r.path for r in results] == paths
+    failed = [r for r in results if not r.ok]
+    assert [r.path for r in failed] == [deadly] and "decoder process died" in failed[0].error
+    for r in results:
+        if r.ok:
+            assert r.score == pytest.approx(expected[r.path], abs=1e-5)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(precision="fp16"), "unknown precision"),
+    (dict(engine="onnx", precision="bf16"), "fp32 only"),
+    (dict(batch_size=0), "batch size"),
+    (dict(workers=-1), "workers"),
+])
+def test_bad_options_are_config_errors(options, message):
+    with pytest.raises(ConfigError, match=message):
+        ScoringOptions(**options)
