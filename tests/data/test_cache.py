@@ -33,14 +33,14 @@ def test_prepare_caches_every_readable_image_and_reports_the_rest(ava_root, tmp_
     root, ava, truncated = ava_root
     result = prepare_cache(f"ava:{root}", tmp_path / "cache", image_size=24, workers=0, shard_size=8)
     original = load_source(f"ava:{root}", "aesthetic")
-    assert [(s.path, s.reason.split(" (")[0]) for s in result.unreadable] == [(truncated, "cannot open")]
+    assert [(s.path, s.reason.split(" (")[0]) for s in result.unreadable] == [(truncated, "truncated or corrupt file")]
     assert result.images == len(original.records) - 1 and result.tasks == {"aesthetic": result.images}
     with (tmp_path / "cache" / "unreadable.csv").open() as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [truncated]
 
     cached = load_source(f"cache:{tmp_path / 'cache'}", "aesthetic")
     assert {r.path: r for r in cached.records} == {r.path: r for r in original.records if r.path != truncated}
-    assert cached.skip_summary()["unreadable image: cannot open"]["examples"] == [truncated]
+    assert cached.skip_summary()["unreadable image: truncated or corrupt file"]["examples"] == [truncated]
     for record in cached.records:
         image = cached.open_image(record.path)
         assert image.mode == "RGB" and image.size == (24, 24)
