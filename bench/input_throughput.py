@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from photos import photo
 
 from persona_iaa.data.cache import prepare_cache
 from persona_iaa.data.images import open_image
@@ -26,17 +26,13 @@ from persona_iaa.data.registry import load_source
 from persona_iaa.data.transforms import Preprocessing, train_transform
 
 
-def write_photos(root: Path, count: int, width: int, height: int) -> str:
-    """Photo-like JPEGs (smooth light, texture, noise) in the AVA layout; returns the dataset spec."""
+def write_ava_photos(root: Path, count: int, width: int, height: int) -> str:
+    """Photo-like JPEGs (see photos.py) in the AVA layout; returns the dataset spec."""
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     rows = []
     for i in range(count):
-        phase = rng.uniform(0, 6.3, 3)
-        base = [np.sin(xx / rng.uniform(40, 200) + phase[c]) * np.cos(yy / rng.uniform(40, 200)) for c in range(3)]
-        pixels = np.stack(base, axis=-1) * 80 + 128 + rng.normal(0, 12, (height, width, 3))
-        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(root / "images" / f"{1000 + i}.jpg", quality=90)
+        photo(width, height, seed=i).save(root / "images" / f"{1000 + i}.jpg", quality=90)
         votes = rng.multinomial(100, np.full(10, 0.1))
         rows.append(" ".join(map(str, [i + 1, 1000 + i, *votes, 0, 0, 1396])))
     (root / "AVA.txt").write_text("\n".join(rows) + "\n")
@@ -75,7 +71,7 @@ def main() -> None:
     pre = Preprocessing(args.image_size, args.crop_size)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        spec = write_photos(root / "ava", args.images, args.width, args.height)
+        spec = write_ava_photos(root / "ava", args.images, args.width, args.height)
         started = time.perf_counter()
         result = prepare_cache(spec, root / "cache", image_size=args.image_size, workers=args.prepare_workers,
                                progress=False)

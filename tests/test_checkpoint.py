@@ -74,3 +74,16 @@ def test_model_file_path_works_as_well_as_run_dir(trained_run, tmp_path):
     for name in ("model.safetensors", "model.json"):
         shutil.copy(trained_run / name, copy / name)
     assert load_model(copy / "model.safetensors", device="cpu").meta["model"]["backbone"] == "tiny"
+
+
+def test_model_files_are_readable_by_the_group_as_the_umask_allows(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        save_model(tmp_path, build_model("tiny", hidden_dims=(8,)), Preprocessing())
+    finally:
+        os.umask(previous)
+    for name in ("model.safetensors", "model.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind

@@ -15,7 +15,7 @@ from persona_iaa.inference.server import create_app  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client(trained_run):
-    return TestClient(create_app(load_model(trained_run, device="cpu"), max_upload_bytes=200_000))
+    return TestClient(create_app(load_model(trained_run, device="cpu", workers=0), max_upload_bytes=200_000))
 
 
 def jpeg_bytes(colour=(120, 80, 40), size=(64, 48)) -> bytes:

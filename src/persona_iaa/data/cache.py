@@ -34,6 +34,7 @@ from typing import Any, Mapping, Optional
 from PIL import Image
 
 from ..errors import DataError, ImageError
+from ..files import atomic_write, write_json
 from .images import open_image
 from .records import DatasetSource, Record, Skip
 from .registry import PREPARED_CACHE_MANIFEST, format_tasks, load_source, parse_spec, register_format
@@ -100,7 +101,6 @@ def short_reason(error: ImageError, path: str) -> str:
 
 def write_shard(job: ShardJob) -> int:
     """Encode one shard's images; the index is written last, so a shard is either done or redone."""
-    from ..training.checkpoint import atomic_write, write_json  # imports torch: only where files are written
 
     chunks: list[bytes] = []
     paths: list[str] = []
@@ -133,7 +133,6 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _dump_compact(path: Path, data: Any) -> None:
-    from ..training.checkpoint import atomic_write
 
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, separators=(",", ":"), allow_nan=False),
                                                        encoding="utf-8"))
@@ -151,7 +150,6 @@ def _start(output: Path, settings: dict[str, Any]) -> None:
 
     The manifest says "complete": false until the end, so nobody reads shards while they are rewritten.
     """
-    from ..training.checkpoint import write_json
 
     manifest_file = output / PREPARED_CACHE_MANIFEST
     if manifest_file.is_file():
@@ -175,8 +173,6 @@ def prepare_cache(spec: str, output: Path, *, options: Optional[Mapping[str, Any
     only on a terminal. Interrupting loses at most the shards in flight; a rerun resumes.
     """
     from tqdm.auto import tqdm
-
-    from ..training.checkpoint import write_json
 
     started = time.perf_counter()
     name, path = parse_spec(spec)
@@ -240,7 +236,6 @@ def _finish(output: Path, jobs: list[ShardJob], sources: dict[str, DatasetSource
 
     Returns the unreadable images and the number of records kept per task.
     """
-    from ..training.checkpoint import atomic_write
 
     columns: dict[str, list] = {"paths": [], "shards": [], "offsets": [], "lengths": []}
     unreadable: list[Skip] = []

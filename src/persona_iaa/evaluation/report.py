@@ -53,24 +53,34 @@ def personality_table(per_trait: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_inter_task_weights(weights: Mapping[str, float], path: Union[str, Path],
-                            title: Optional[str] = "Inter-task weights w (cf. the paper's Fig. 4)") -> Path:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (servers and CI have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Union[str, Path]) -> Path:
+    """Lay out, write (creating the folder) and close a figure."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    pyplot().close(fig)
+    return path
+
+
+def plot_inter_task_weights(weights: Mapping[str, float], path: Union[str, Path],
+                            title: Optional[str] = "Inter-task weights w (cf. the paper's Fig. 4)") -> Path:
     values = [weights[t] for t in TRAITS]
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(5, 3.2), dpi=120)
     ax.bar([TRAIT_NAMES[t] for t in TRAITS], values, color=["#c0504d" if v < 0 else "#4f81bd" for v in values])
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel("coefficient")
     if title:
         ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -18,6 +18,7 @@ from ..constants import TRAIT_NAMES, TRAITS
 from ..data.images import ImageInput, open_image
 from ..data.transforms import Preprocessing, eval_transform
 from ..errors import ModelError
+from ..evaluation.report import pyplot, save_figure
 from ..models.pdmtl import PersonalityDrivenIAA
 
 #: The outputs explained, in figure order.
@@ -66,12 +67,7 @@ def explain_image(model: PersonalityDrivenIAA, preprocessing: Preprocessing, sou
 
 def plot_explanation(explanation: Explanation, path: Union[str, Path], title: str = "") -> Path:
     """A 2x4 figure: the image, the score map, five trait maps and the trait radar chart."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(12, 6.4), dpi=110)
+    fig = pyplot().figure(figsize=(12, 6.4), dpi=110)
     view_ax = fig.add_subplot(2, 4, 1)
     view_ax.imshow(explanation.view)
     view_ax.set_title(f"score {explanation.score:.3f}  (s_a {explanation.aesthetic:.3f})", fontsize=9)
@@ -94,9 +90,4 @@ def plot_explanation(explanation: Explanation, path: Union[str, Path], title: st
     radar.set_title("traits of likers", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

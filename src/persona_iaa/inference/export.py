@@ -19,7 +19,8 @@ from torch import nn
 from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
-from ..training.checkpoint import atomic_write, resolve_model_path
+from ..files import atomic_write
+from ..training.checkpoint import resolve_model_path
 from .engine import Outputs
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

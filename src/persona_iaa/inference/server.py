@@ -67,5 +67,6 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int = 8000, device:
         import uvicorn
     except ImportError:
         raise PersonaIAAError("serving needs the optional extra: pip install 'persona-iaa[serve]'") from None
-    app = create_app(load_model(checkpoint, device=device), max_upload_bytes=max_upload_bytes)
+    # Uploads arrive decoded in memory: no decoding worker processes to feed.
+    app = create_app(load_model(checkpoint, device=device, workers=0), max_upload_bytes=max_upload_bytes)
     uvicorn.run(app, host=host, port=port)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, TextIO, Union
 
 from ..errors import DataError
-from ..training.checkpoint import atomic_write
+from ..files import atomic_write
 from .engine import RESULT_COLUMNS
 
 OUTPUT_FORMATS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")

@@ -9,13 +9,11 @@ half-written file under a real name.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -25,34 +23,12 @@ from .. import __version__
 from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ModelError
+from ..files import atomic_write, write_json
 from ..models.pdmtl import ModelSpec, PersonalityDrivenIAA, build_model
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
 FORMAT_NAME = "persona-iaa/model"
-
-
-def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers see the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:  # on disk before the rename, so a crashed node keeps a whole file
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Union[str, Path], data: Any) -> None:
-    def dump(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-    atomic_write(path, dump)
 
 
 def save_model(directory: Union[str, Path], model: PersonalityDrivenIAA, preprocessing: Preprocessing,

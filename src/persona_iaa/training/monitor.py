@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write
+from ..files import atomic_write
 from .distributed import DistContext
 
 EPOCH_FIELDS = ["stage", "epoch", "lr_backbone", "lr_heads", "lr_inter_task", "loss_aesthetic",

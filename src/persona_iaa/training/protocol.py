@@ -46,6 +46,7 @@ from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..models.pdmtl import PersonalityDrivenIAA, build_model
+from ..files import write_json
 from ..runtime import StopSignals, derive_seed, seed_everything
 from .checkpoint import (
     capture_rng,
@@ -53,7 +54,6 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
     save_model,
-    write_json,
 )
 from .distributed import (
     DistContext,
