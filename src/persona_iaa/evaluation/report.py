@@ -76,7 +76,7 @@ def save_figure(fig, path: Union[str, Path]) -> Path:
 def plot_inter_task_weights(weights: Mapping[str, float], path: Union[str, Path],
                             title: Optional[str] = "Inter-task weights w (cf. the paper's Fig. 4)") -> Path:
     values = [weights[t] for t in TRAITS]
-    fig, ax = pyplot().subplots(figsize=(5, 3.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.2, 3.4), dpi=120)
     ax.bar([TRAIT_NAMES[t] for t in TRAITS], values, color=["#c0504d" if v < 0 else "#4f81bd" for v in values])
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel("coefficient")
