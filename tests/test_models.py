@@ -122,3 +122,15 @@ def test_imagenet_weights_offline_name_the_alternatives(monkeypatch, tmp_path):
     message = str(info.value)
     assert "--backbone-weights FILE" in message and "--backbone-weights none" in message
     assert "\n" not in message
+
+
+def test_weights_file_with_other_shapes_is_refused_for_tiny_too(tmp_path):
+    from persona_iaa.models.backbones import create_backbone
+
+    # the tiny net's own keys (features.conv0.weight, ...), with its first convolution mis-shaped
+    state = {f"features.{k.removeprefix('0.')}": v for k, v in create_backbone("tiny").features.state_dict().items()}
+    state["features.conv0.weight"] = torch.zeros(3, 3, 3, 3)
+    path = tmp_path / "tiny-wrong.pth"
+    torch.save(state, path)
+    with pytest.raises(ModelError, match="does not fit the backbone"):
+        build_model("tiny", weights=str(path))

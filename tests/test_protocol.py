@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 
 import numpy as np
@@ -139,3 +140,45 @@ def test_an_undecodable_training_image_is_replaced_not_fatal(tmp_path):
     with pytest.warns(UserWarning, match="bad.jpg"):
         image, target, index = dataset[0]
     assert index == 1 and target.item() == pytest.approx(0.9) and image.shape == (3, 28, 28)
+
+
+@pytest.mark.parametrize("metric", ["srocc", "rmse"])
+def test_the_kept_epoch_is_the_best_by_the_selection_metric(demo_data, tmp_path, metric):
+    result = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=3", "train.stage2_epochs=1",
+                                 f"train.select_metric={metric}")).run()
+    rows = [r for r in csv.DictReader((tmp_path / "run" / "metrics.csv").open()) if r["stage"] == "1"]
+    values = [float(r[f"val_{metric}"]) for r in rows]
+    best = (min if metric == "rmse" else max)(values)
+    # ties keep the later epoch
+    assert result["best_epoch"] == max(i + 1 for i, v in enumerate(values) if v == best)
+
+
+def test_without_validation_split_the_last_epoch_is_kept(demo_data, tmp_path):
+    result = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=2", "data.val_fraction=0",
+                                 "train.personality=false")).run()
+    assert result["best_epoch"] == 2
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.select_metric=accuracy", "train.select_metric must be one of"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("data.workers=-1", "data.workers"),
+    ("data.crop_size=64", "data.crop_size (64) must lie between"),
+])
+def test_unusable_settings_are_clear_errors(demo_data, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Trainer(tiny_config(tmp_path / "run", demo_data, override))
+
+
+def test_a_second_run_into_a_run_directory_is_refused(demo_data, tmp_path):
+    Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1", "train.stage2_epochs=1")).run()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1")).run()
+
+
+def test_a_cache_prepared_smaller_than_the_training_size_is_refused(demo_data, tmp_path):
+    from persona_iaa.data.cache import prepare_cache
+
+    prepare_cache(demo_data["aesthetic"], tmp_path / "cache", image_size=24, workers=0)
+    with pytest.raises(ConfigError, match="prepared at 24 px"):
+        Trainer(tiny_config(tmp_path / "run", dict(demo_data, aesthetic=f"cache:{tmp_path / 'cache'}")))

@@ -31,3 +31,12 @@ def test_score_writes_one_row_per_image_with_errors(trained_run, tmp_path):
     assert [r["path"] for r in rows] == [str(good), str(bad)]
     assert rows[0]["error"] == "" and 0 <= float(rows[0]["aesthetic"]) <= 1
     assert rows[1]["score"] == "" and "not an image" in rows[1]["error"]
+
+
+def test_evaluate_reports_an_unwritable_plot_in_one_line(trained_run, demo_data, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["evaluate", "--checkpoint", str(trained_run), "--aesthetic-data", demo_data["aesthetic"],
+                 "--json", "--plot", str(blocker / "weights.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: cannot write the plot") and "\n" not in err

@@ -88,6 +88,16 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
 
+def check_loader_settings(data: DataConfig) -> None:
+    """Batch sizes, worker count and crop size that a loader can use, or one clear error."""
+    if data.batch_size < 1 or (data.personality_batch_size is not None and data.personality_batch_size < 1):
+        raise ConfigError("data.batch_size and data.personality_batch_size must be at least 1")
+    if data.workers < 0:
+        raise ConfigError("data.workers must be 0 (decode in the main process) or more")
+    if not 1 <= data.crop_size <= data.image_size:
+        raise ConfigError(f"data.crop_size ({data.crop_size}) must lie between 1 and data.image_size ({data.image_size})")
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = getattr(hint, "__origin__", None)
     args = getattr(hint, "__args__", ())

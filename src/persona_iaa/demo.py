@@ -6,6 +6,7 @@ and the multi-task model with the tiny backbone, and prints the comparison, the 
 """
 from __future__ import annotations
 
+import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -13,6 +14,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .config import Config, load_config
+from .constants import TRAITS
 from .data.synthetic import make_demo_data
 from .evaluation.metrics import aesthetic_metrics
 from .evaluation.report import metrics_table, weights_table
@@ -39,6 +41,8 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
     from .training.protocol import Trainer
 
     output.mkdir(parents=True, exist_ok=True)
+    for run in ("aesthetic_only", "multitask"):  # the demo owns these: each demo run starts them afresh
+        shutil.rmtree(output / run, ignore_errors=True)
     print(f"[1/4] generating the demo world under {output / 'data'}")
     data = make_demo_data(output / "data", **(data_size or {}))
     config = demo_config(output, config_path, epochs, overrides, data)
@@ -58,7 +62,7 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
     from .evaluation.evaluate import predict
 
     test = predict(trainer.model, trainer.loader(trainer.aesthetic, "test", train=False), trainer.device)
-    w_lstsq = np.array([stage2["lstsq_weights"][t] for t in ("O", "C", "E", "A", "N")])
+    w_lstsq = np.array([stage2["lstsq_weights"][t] for t in TRAITS])
     rows["multi-task, w by least squares"] = aesthetic_metrics(test.aesthetic + test.personality @ w_lstsq, test.target[:, 0])
     print(metrics_table(rows))
     print(f"\ninter-task weights, SGD:           {weights_table(stage2['weights'])}  (train MSE {stage2['train_mse']:.5f})")

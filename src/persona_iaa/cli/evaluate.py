@@ -35,7 +35,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             config=config, batch_size=args.batch_size, workers=args.workers, device=args.device)
     checkpoint = Path(args.checkpoint)
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    plot = plot_inter_task_weights(result["inter_task_weights"], args.plot or run_dir / "inter_task_weights.png")
+    try:
+        plot = plot_inter_task_weights(result["inter_task_weights"], args.plot or run_dir / "inter_task_weights.png")
+    except OSError as exc:  # a read-only shared run folder must not cost the metrics
+        if args.plot:
+            raise ConfigError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None
+        plot = f"not written ({exc.strerror or exc}); pass --plot PNG"
     if args.json:
         print_json(result)
         return EXIT_OK

@@ -123,7 +123,7 @@ def shard(size: int, rank: int, world_size: int) -> list[int]:
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: int, seed: int,
-                drop_last: bool = False, sampler: Optional[Union[Sampler, Sequence[int]]] = None,
+                sampler: Optional[Union[Sampler, Sequence[int]]] = None,
                 pin_memory: Optional[bool] = None) -> DataLoader:
     """A DataLoader with worker processes kept alive between epochs and pinned memory for CUDA."""
     generator = torch.Generator().manual_seed(seed)
@@ -135,6 +135,5 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: in
         num_workers=workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=workers > 0,
-        drop_last=drop_last,
         generator=generator,
     )

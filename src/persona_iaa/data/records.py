@@ -64,10 +64,6 @@ class DatasetSource:
         return summary
 
 
-def targets_of(records: Sequence[Record]) -> list[tuple[float, ...]]:
-    return [r.target for r in records]
-
-
 def resolve_image(root: Path, relative: str) -> Path:
     """Absolute image path for a label-file entry (absolute entries are kept as they are)."""
     path = Path(relative)

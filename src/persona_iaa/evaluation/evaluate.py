@@ -15,7 +15,7 @@ from ..data.loading import RecordDataset, make_loader
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import load_source, split_records
 from ..data.transforms import eval_transform
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..models.pdmtl import PersonalityDrivenIAA
 from ..runtime import resolve_device
 from .metrics import aesthetic_metrics, personality_metrics
@@ -57,6 +57,8 @@ def evaluate_model(model: PersonalityDrivenIAA, preprocessing, *, aesthetic: Opt
                    workers: int = 0, device: str = "auto") -> dict[str, Any]:
     """Metrics on ``split`` of each dataset given, with the run's split policy so test stays test."""
     config = config or Config()
+    if batch_size < 1 or workers < 0:
+        raise ConfigError("--batch-size must be at least 1 and --workers at least 0")
     device_ = resolve_device(device)
     model = model.to(device_)
     transform = eval_transform(preprocessing)

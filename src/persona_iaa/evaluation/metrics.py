@@ -72,7 +72,7 @@ def personality_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, dict[
     per_trait["mean"] = {
         "plcc": float(np.nanmean([v["plcc"] for v in per_trait.values()])) if any(
             not math.isnan(v["plcc"]) for v in per_trait.values()) else math.nan,
-        "rmse": float(np.mean([v["rmse"] for k, v in per_trait.items() if k != "mean"])),
+        "rmse": float(np.mean([v["rmse"] for v in per_trait.values()])),
     }
     return per_trait
 

@@ -7,13 +7,6 @@ from typing import Any, Mapping, Optional, Union
 
 from ..constants import TRAIT_NAMES, TRAITS
 
-#: The paper's reference rows (Tables 1 and 2) for side-by-side comparison.
-PAPER_RESULTS: dict[str, dict[str, float]] = {
-    "AVA, paper (only aesthetic task)": {"acc": 0.761},
-    "AVA, paper (proposed)": {"acc": 0.815},
-    "AADB, paper (only aesthetic task)": {"srocc": 0.637, "plcc": 0.668, "rmse": 0.022},
-    "AADB, paper (proposed)": {"srocc": 0.680, "plcc": 0.702, "rmse": 0.016},
-}
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("acc", "ACC(%)"), ("srocc", "SROCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("rmse", "RMSE"), ("mae", "MAE"), ("n", "N"),
 )

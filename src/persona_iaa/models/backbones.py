@@ -61,10 +61,7 @@ def _load_torchvision_weights(model: nn.Module, arch: str, weights: WeightsArg, 
         state, origin = download_imagenet_state_dict(arch), f"ImageNet weights for {arch}"
     else:
         state, origin = read_state_dict(str(weights)), f"weights file {weights}"
-    try:
-        load_into(model, state, origin, ignore_prefixes=(classifier + ".",))
-    except RuntimeError as exc:  # shape mismatch: a file made for another architecture
-        raise ModelError(f"{origin} does not fit {arch}: {str(exc).splitlines()[1].strip()}") from None
+    load_into(model, state, origin, ignore_prefixes=(classifier + ".",))
 
 
 def _torchvision_backbone(arch: str) -> BackboneBuilder:

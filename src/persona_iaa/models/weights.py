@@ -83,7 +83,11 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str, ig
     """Load ``state`` strictly, except for keys under ``ignore_prefixes`` (a classifier we discard)."""
     state = rename_legacy_densenet_keys(state)
     state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # size mismatch: a file made for another architecture
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModelError(f"{origin} does not fit the backbone: {lines[1] if len(lines) > 1 else lines[0]}") from None
     missing = [k for k in result.missing_keys if not k.startswith(ignore_prefixes)]
     if missing or result.unexpected_keys:
         detail = []

@@ -5,16 +5,16 @@ import torch
 import torch.nn.functional as F
 
 
-def aesthetic_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_a: mean squared error of s_a against the normalised mean score."""
+def score_mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of a score against the normalised mean score (computed in fp32)."""
     return F.mse_loss(predicted.float(), target.float().reshape(predicted.shape))
+
+
+#: L_a (eq. 2): MSE of s_a. L (eq. 6): MSE of the final score s = s_a + w . s_p. The same criterion.
+aesthetic_loss = score_mse
+final_loss = score_mse
 
 
 def personality_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_p: squared error summed over the five traits, averaged over images."""
+    """L_p (eq. 4): squared error summed over the five traits, averaged over images."""
     return (predicted.float() - target.float()).pow(2).sum(dim=1).mean()
-
-
-def final_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L: mean squared error of the final score s = s_a + w . s_p."""
-    return F.mse_loss(predicted.float(), target.float().reshape(predicted.shape))

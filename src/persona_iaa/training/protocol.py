@@ -18,7 +18,6 @@ randomness derives from (seed, epoch, sample), so a resumed run reaches the weig
 from __future__ import annotations
 
 import dataclasses
-import json
 import signal
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from ..config import Config
+from ..config import Config, check_loader_settings
 from ..constants import TRAITS
 from ..data.loading import (
     EpochSampler,
@@ -49,6 +48,7 @@ from ..models.pdmtl import PersonalityDrivenIAA, build_model
 from ..files import write_json
 from ..runtime import StopSignals, derive_seed, seed_everything
 from .checkpoint import (
+    CHECKPOINT_DIR,
     capture_rng,
     load_latest_checkpoint,
     restore_rng,
@@ -87,6 +87,11 @@ def load_task_data(spec: str, task: str, config: Config, options: dict[str, Any]
     splits = split_records(source.records, val_fraction=config.data.val_fraction,
                            test_fraction=config.data.test_fraction, seed=config.train.seed)
     return TaskData(source, splits)
+
+
+#: Validation metrics that can select the kept epoch; the errors are better when lower.
+SELECT_METRICS: tuple[str, ...] = ("srocc", "plcc", "krcc", "acc", "rmse", "mae")
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
 
 
 def fit_inter_task_lstsq(aesthetic: np.ndarray, personality: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -154,6 +159,9 @@ class Trainer:
         for key in ("log_every", "keep_last"):
             if getattr(tc, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1")
+        if tc.select_metric not in SELECT_METRICS:
+            raise ConfigError(f"train.select_metric must be one of {', '.join(SELECT_METRICS)}, not {tc.select_metric!r}")
+        check_loader_settings(config.data)
         self.dist: DistContext = init_distributed(tc.device)
         self.device = self.dist.device
         if self.device.type == "cuda":
@@ -169,6 +177,11 @@ class Trainer:
         self.personality = (load_task_data(config.data.personality, PERSONALITY, config,
                                            config.data.personality_options)
                             if tc.personality else None)
+        for task in (self.aesthetic, self.personality):
+            cached = task.source.info.get("image_size") if task is not None else None
+            if cached is not None and cached < config.data.image_size:
+                raise ConfigError(f"{task.source.spec} was prepared at {cached} px, smaller than "
+                                  f"data.image_size={config.data.image_size}: prepare it again at that size")
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
                                            hidden_dims=config.model.hidden_dims)).to(self.device,
@@ -326,8 +339,11 @@ class Trainer:
             **{f"val_{k}": v for k, v in val.items() if k != "n"},
             "seconds": seconds, "step": position.step, "images_per_second": images * self.dist.world_size / train_seconds,
         }, x=position.step)
-        score = val.get(self.config.train.select_metric, float("nan")) if val else float("nan")
-        if best["state"] is None or (score == score and score > best["score"]):
+        metric = self.config.train.select_metric
+        score = val.get(metric, float("nan")) if val else float("nan")
+        score = -float("inf") if score != score else (-score if metric in LOWER_IS_BETTER else score)
+        # Ties (and runs without a validation split, where every score is -inf) keep the later epoch.
+        if best["state"] is None or score >= best["score"]:
             self.best_epoch = epoch
             return {"score": score, "epoch": epoch, "state": cpu_state(self.model)}
         return best
@@ -491,6 +507,10 @@ class Trainer:
     # -- the whole run ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         cfg = self.config
+        if not self.resume and any((self.run_dir / CHECKPOINT_DIR).glob("*.pt")):
+            # A new run here would mix its checkpoints and logs with the old run's.
+            raise ConfigError(f"{self.run_dir} already holds a run: continue it with --resume {self.run_dir}, "
+                              "or train into another --output")
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.yaml")
@@ -539,7 +559,3 @@ def train(config: Config, *, resume: bool = False) -> dict[str, Any]:
         return Trainer(config, resume=resume).run()
     finally:
         shutdown_distributed()
-
-
-def run_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / "test_metrics.json").read_text())
