@@ -13,7 +13,7 @@ import numpy as np
 from ..constants import TRAITS
 from ..errors import DataError
 from .records import AESTHETIC, SPLITS, Record
-from .registry import format_tasks, load_source, parse_spec, split_records
+from .registry import format_tasks, load_task_data, parse_spec
 
 #: The paper's binary criterion on the normalised aesthetic score (AVA: mean vote above 5).
 SCORE_THRESHOLD = 0.5
@@ -46,9 +46,9 @@ def inspect_dataset(spec: str, options: Optional[Mapping[str, Any]] = None, *, v
     errors = []
     for task in format_tasks(name):
         try:
-            source = load_source(spec, task, options)
-            splits = split_records(source.records, val_fraction=val_fraction, test_fraction=test_fraction,
-                                   seed=seed)
+            data = load_task_data(spec, task, options, val_fraction=val_fraction, test_fraction=test_fraction,
+                                  seed=seed)
+            source, splits = data.source, data.splits
         except DataError as exc:
             errors.append(exc)
             report["tasks"][task] = {"available": False, "error": str(exc)}

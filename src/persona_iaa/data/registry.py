@@ -7,6 +7,7 @@ test too when the distribution has no split at all.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
 from pathlib import Path
@@ -174,3 +175,22 @@ def split_records(
                             f"training split has only {len(train)}; lower data.val_fraction")
         explicit["val"], explicit["train"] = _carve(train, n_val, rng)
     return explicit
+
+
+@dataclasses.dataclass
+class TaskData:
+    """One task's parsed source and its train/val/test records under the split policy."""
+
+    source: DatasetSource
+    splits: dict[str, list[Record]]
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.splits.items()}
+
+
+def load_task_data(spec: str, task: str, options: Optional[Mapping[str, Any]] = None, *,
+                   val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> TaskData:
+    """Parse ``spec`` for ``task`` and split it: what training, evaluation and inspection all start from."""
+    source = load_source(spec, task, options)
+    return TaskData(source, split_records(source.records, val_fraction=val_fraction,
+                                          test_fraction=test_fraction, seed=seed))

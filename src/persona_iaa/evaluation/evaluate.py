@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..config import Config, load_config
 from ..data.loading import RecordDataset, make_loader
 from ..data.records import AESTHETIC, PERSONALITY
-from ..data.registry import load_source, split_records
+from ..data.registry import load_task_data
 from ..data.transforms import eval_transform
 from ..errors import ConfigError, DataError
 from ..models.pdmtl import PersonalityDrivenIAA
@@ -67,9 +67,10 @@ def evaluate_model(model: PersonalityDrivenIAA, preprocessing, *, aesthetic: Opt
                                 (personality, PERSONALITY, config.data.personality_options)):
         if not spec:
             continue
-        source = load_source(spec, task, options if spec == getattr(config.data, task) else {})
-        splits = split_records(source.records, val_fraction=config.data.val_fraction,
-                               test_fraction=config.data.test_fraction, seed=config.train.seed)
+        data = load_task_data(spec, task, options if spec == getattr(config.data, task) else {},
+                              val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                              seed=config.train.seed)
+        source, splits = data.source, data.splits
         if split == "all":
             records = [r for part in splits.values() for r in part]
         elif split in splits:

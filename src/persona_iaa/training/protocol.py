@@ -38,8 +38,8 @@ from ..data.loading import (
     make_loader,
     shard,
 )
-from ..data.records import AESTHETIC, PERSONALITY, DatasetSource, Record
-from ..data.registry import load_source, split_records
+from ..data.records import AESTHETIC, PERSONALITY
+from ..data.registry import TaskData, load_task_data
 from ..data.transforms import Preprocessing, eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
@@ -69,24 +69,6 @@ from .precision import Precision
 
 #: Independent random streams derived from train.seed.
 STREAM_AESTHETIC, STREAM_PERSONALITY, STREAM_STAGE2 = 0, 1, 2
-
-
-@dataclasses.dataclass
-class TaskData:
-    """One task's parsed source and its train/val/test records."""
-
-    source: DatasetSource
-    splits: dict[str, list[Record]]
-
-    def sizes(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self.splits.items()}
-
-
-def load_task_data(spec: str, task: str, config: Config, options: dict[str, Any]) -> TaskData:
-    source = load_source(spec, task, options)
-    splits = split_records(source.records, val_fraction=config.data.val_fraction,
-                           test_fraction=config.data.test_fraction, seed=config.train.seed)
-    return TaskData(source, splits)
 
 
 #: Validation metrics that can select the kept epoch; the errors are better when lower.
@@ -173,9 +155,12 @@ class Trainer:
         seed_everything(tc.seed)
         self.run_dir = Path(tc.output)
         self.pre = Preprocessing(config.data.image_size, config.data.crop_size)
-        self.aesthetic = load_task_data(config.data.aesthetic, AESTHETIC, config, config.data.aesthetic_options)
-        self.personality = (load_task_data(config.data.personality, PERSONALITY, config,
-                                           config.data.personality_options)
+        split_policy = dict(val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                            seed=tc.seed)
+        self.aesthetic = load_task_data(config.data.aesthetic, AESTHETIC, config.data.aesthetic_options,
+                                        **split_policy)
+        self.personality = (load_task_data(config.data.personality, PERSONALITY, config.data.personality_options,
+                                           **split_policy)
                             if tc.personality else None)
         for task in (self.aesthetic, self.personality):
             cached = task.source.info.get("image_size") if task is not None else None
