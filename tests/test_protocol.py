@@ -182,3 +182,10 @@ def test_a_cache_prepared_smaller_than_the_training_size_is_refused(demo_data, t
     prepare_cache(demo_data["aesthetic"], tmp_path / "cache", image_size=24, workers=0)
     with pytest.raises(ConfigError, match="prepared at 24 px"):
         Trainer(tiny_config(tmp_path / "run", dict(demo_data, aesthetic=f"cache:{tmp_path / 'cache'}")))
+
+
+def test_run_reports_test_metrics_of_the_least_squares_w(demo_data, tmp_path):
+    result = Trainer(tiny_config(tmp_path / "run", demo_data, "train.inter_task_solver=lstsq")).run()
+    # with the lstsq solver the model's own w is the least-squares one: both test rows agree
+    assert result["stage2"]["lstsq_test"]["rmse"] == pytest.approx(result["test"]["rmse"], abs=1e-6)
+    assert result["stage2"]["lstsq_test"]["n"] == result["test"]["n"]

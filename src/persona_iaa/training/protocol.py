@@ -513,8 +513,16 @@ class Trainer:
         return result
 
     def _finish(self, stage2: Optional[dict[str, Any]]) -> dict[str, Any]:
+        test: dict[str, Any] = {}
+        if self.aesthetic.splits["test"]:
+            pred = self.predict_split(self.aesthetic, "test", desc="test")
+            test = aesthetic_metrics(pred.score, pred.target[:, 0])
+            if stage2 is not None:  # the exact eq. (6) solution on the same outputs: did SGD get there?
+                w = np.array([stage2["lstsq_weights"][t] for t in TRAITS])
+                stage2 = {**stage2, "lstsq_test": aesthetic_metrics(pred.aesthetic + pred.personality @ w,
+                                                                    pred.target[:, 0])}
         result: dict[str, Any] = {
-            "test": self.evaluate("test"),
+            "test": test,
             "val": self.evaluate("val"),
             "inter_task_weights": self.model.inter_task_weights(),
             "best_epoch": self.best_epoch,
@@ -530,7 +538,7 @@ class Trainer:
             result["personality"] = personality_metrics(pred.personality, pred.target)
         if self.dist.is_main:
             save_model(self.run_dir, self.model, self.pre,
-                       extra={"personality_trained": self.personality is not None, "stage2": stage2})
+                       extra={"personality_trained": self.personality is not None, "stage2": json_safe(stage2)})
             write_json(self.run_dir / "test_metrics.json", json_safe(result))
             from ..evaluation.report import plot_inter_task_weights
 
