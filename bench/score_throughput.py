@@ -1,7 +1,8 @@
 """Images/s of the scoring engine versus a plain reference loop, on generated photo-sized JPEGs.
 
-The reference opens each image with PIL, applies the run's eval transform and runs the model on a
-batch of 1 in fp32, eager (what a first script would do). The engine configurations are those of
+The reference opens each image with PIL, applies the paper's eval preprocessing written the textbook
+way (torchvision's classic transforms: PIL resize to 256x256, centre crop, ``ToTensor``, normalise) and
+runs the model on a batch of 1 in fp32, eager (what a first script would do). The engine configurations are those of
 ``persona-iaa score``; each is timed over the same files after a one-batch warm-up, in this run, so
 ratios are comparable even on a shared machine (rerun when the reference itself looks disturbed).
 Also printed: achieved GFLOP/s (FLOPs of one forward pass, counted by torch) against the machine's
@@ -26,7 +27,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from persona_iaa import build_model, load_model
-from persona_iaa.data.transforms import Preprocessing, eval_transform
+from persona_iaa.data.transforms import Preprocessing, reference_eval_transform
 from persona_iaa.training.checkpoint import load_trained_model, save_model
 
 #: (label, options of load_model / persona-iaa score flags)
@@ -63,7 +64,7 @@ def reference_loop(run: Path, paths: list[str], threads: int) -> tuple[float, np
     """Seconds per image and outputs [N, 7] of the plain loop with ``threads`` torch threads."""
     torch.set_num_threads(threads)
     model, preprocessing, _ = load_trained_model(run, "cpu")
-    transform = eval_transform(preprocessing)
+    transform = reference_eval_transform(preprocessing)
 
     def one(path: str) -> np.ndarray:
         with torch.no_grad():

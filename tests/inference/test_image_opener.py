@@ -1,15 +1,16 @@
-"""open_image turns every kind of file into an upright RGB image or one ImageError line."""
+"""open_image and read_image turn every kind of file into an upright RGB image or one ImageError line."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from .scoring_files import EXPECTED_ERRORS, RED
 
 from persona_iaa.data import images
-from persona_iaa.data.images import open_image
+from persona_iaa.data.images import open_image, read_image
 from persona_iaa.errors import ImageError
 
 
@@ -104,3 +105,47 @@ def test_unexpected_decoder_exceptions_become_image_errors(image_kinds, monkeypa
     monkeypatch.setattr(images.ImageOps, "exif_transpose", explode)
     with pytest.raises(ImageError, match="cannot decode \\(IndexError: tile index out of range\\)"):
         open_image(image_kinds["exif_rotated"])
+
+
+DECODABLE = ["jpeg", "cmyk", "gray16", "rgb16", "palette", "palette_transparent", "alpha", "grayscale", "animated",
+             "wrong_extension", "webp", "exif_rotated"]
+
+
+@pytest.mark.parametrize("kind", DECODABLE)
+def test_read_image_gives_the_pixels_of_open_image_as_a_tensor(image_kinds, kind):
+    expected = np.asarray(open_image(image_kinds[kind]))
+    for source in (image_kinds[kind], image_kinds[kind].read_bytes()):
+        tensor = read_image(source)
+        assert tensor.dtype == torch.uint8 and tensor.shape[0] == 3
+        np.testing.assert_array_equal(tensor.permute(1, 2, 0).numpy(), expected)
+        assert tensor.permute(1, 2, 0).is_contiguous()  # the layout torch's fast resize reads
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_ERRORS))
+def test_read_image_fails_like_open_image(image_kinds, kind):
+    with pytest.raises(ImageError) as caught:
+        read_image(image_kinds[kind])
+    assert EXPECTED_ERRORS[kind] in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("options", [{"subsampling": 2}, {"subsampling": 0}, {"progressive": True}])
+def test_plain_jpegs_decode_without_pil_to_the_same_upright_pixels(orientation, options, monkeypatch):
+    stored = Image.fromarray(np.random.default_rng(orientation).integers(0, 256, (40, 64, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[images.EXIF_ORIENTATION] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", quality=90, exif=exif, **options)
+    expected = np.asarray(open_image(buffer.getvalue()))
+    monkeypatch.setattr(images, "open_image", lambda *a, **k: pytest.fail("took the PIL path"))
+    tensor = read_image(buffer.getvalue())
+    np.testing.assert_array_equal(tensor.permute(1, 2, 0).numpy(), expected)
+
+
+def test_read_image_keeps_the_pixel_limit_and_draft_decoding(image_kinds, tmp_path):
+    with pytest.raises(ImageError, match="decompression bomb"):
+        read_image(image_kinds["jpeg"], max_pixels=1000)
+    path = tmp_path / "large.jpg"
+    Image.new("RGB", (800, 600), (90, 90, 90)).save(path)
+    assert read_image(path).shape == (3, 600, 800)
+    assert read_image(path, draft_size=100).shape[2] < 800

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ..errors import DataError, ImageError
 from ..runtime import derive_seed
-from .images import open_image
+from .images import read_image
 from .records import Record
 from .transforms import Transform
 
@@ -33,10 +33,10 @@ class RecordDataset(Dataset):
     """
 
     def __init__(self, records: Sequence[Record], transform: Transform,
-                 opener: Optional[Callable[[str], Image.Image]] = None):
+                 opener: Optional[Callable[[str], Union[Image.Image, torch.Tensor]]] = None):
         self.records = list(records)
         self.transform = transform
-        self.opener = opener or open_image
+        self.opener = opener or read_image
 
     def __len__(self) -> int:
         return len(self.records)
@@ -54,7 +54,7 @@ class RecordDataset(Dataset):
         return tensor, torch.tensor(record.target, dtype=torch.float32), index
 
 
-    def _decodable(self, index: int) -> tuple[int, Image.Image]:
+    def _decodable(self, index: int) -> tuple[int, Union[Image.Image, torch.Tensor]]:
         for attempt in range(len(self.records)):
             candidate = (index + attempt) % len(self.records)
             try:

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from ..constants import TRAITS
-from ..data.images import open_image
+from ..data.images import read_image
 from ..data.transforms import Preprocessing, Transform, eval_transform
 from ..errors import ConfigError, ImageError
 
@@ -149,7 +149,7 @@ def prepare_image(item: ImageLike, transform: Transform, draft_size: Optional[in
                   ) -> tuple[Optional[np.ndarray], Optional[str]]:
     """Decode and transform one image: ``(array, None)`` or ``(None, one-line reason)``, never raises."""
     try:
-        return transform(open_image(item, draft_size=draft_size)).numpy(), None
+        return transform(read_image(item, draft_size=draft_size)).numpy(), None
     except ImageError as exc:
         return None, str(exc)
     except Exception as exc:  # a transform failing on one odd image must not stop a 100k-image run
