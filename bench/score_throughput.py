@@ -32,12 +32,11 @@ from persona_iaa.training.checkpoint import load_trained_model, save_model
 
 #: (label, options of load_model / persona-iaa score flags)
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
-    ("score (fp32, default)", {}),
+    ("score (default: fp32, engine auto)", {}),
+    ("score --engine torch", {"engine": "torch"}),
     ("score --precision bf16", {"precision": "bf16"}),
     ("score --fast-decode", {"fast_decode": True}),
     ("score --precision bf16 --fast-decode", {"precision": "bf16", "fast_decode": True}),
-    ("score --engine onnx", {"engine": "onnx"}),
-    ("score --engine onnx --fast-decode", {"engine": "onnx", "fast_decode": True}),
 ]
 
 
@@ -77,13 +76,13 @@ def reference_loop(run: Path, paths: list[str], threads: int) -> tuple[float, np
     return (time.perf_counter() - start) / len(paths), outputs
 
 
-def engine_run(run: Path, paths: list[str], options: dict[str, Any]) -> tuple[float, np.ndarray]:
+def engine_run(run: Path, paths: list[str], options: dict[str, Any]) -> tuple[float, np.ndarray, str]:
     predictor = load_model(run, device="cpu", **options)
     list(predictor.score(paths[: predictor.engine.batch_size]))
     start = time.perf_counter()
     results = list(predictor.score(paths))
     seconds = (time.perf_counter() - start) / len(paths)
-    return seconds, np.array([[r.score, r.aesthetic, *r.personality] for r in results])
+    return seconds, np.array([[r.score, r.aesthetic, *r.personality] for r in results]), predictor.engine_name
 
 
 def main() -> None:
@@ -111,10 +110,10 @@ def main() -> None:
             gflop = forward_gflop(model, Preprocessing().crop_size)
             reference_seconds, reference = reference_loop(run, paths, threads)
             print(f"{backbone}: {gflop:.2f} GFLOP per 224 px image (forward pass)")
-            print(f"  {'configuration':<40}{'img/s':>7}{'ratio':>7}{'GFLOP/s':>9}{'% peak':>8}{'max |diff|':>12}")
+            print(f"  {'configuration [engine used]':<48}{'img/s':>7}{'ratio':>7}{'GFLOP/s':>9}{'% peak':>8}{'max |diff|':>12}")
 
             def report(label: str, seconds: float, outputs: np.ndarray, precision: str = "fp32") -> None:
-                print(f"  {label:<40}{1 / seconds:>7.1f}{reference_seconds / seconds:>7.2f}{gflop / seconds:>9.0f}"
+                print(f"  {label:<48}{1 / seconds:>7.1f}{reference_seconds / seconds:>7.2f}{gflop / seconds:>9.0f}"
                       f"{100 * gflop / seconds / peaks[precision]:>7.0f}%{np.abs(outputs - reference).max():>12.1e}")
 
             report(f"reference loop (PIL, batch 1, fp32, {threads} thr)", reference_seconds, reference)
@@ -122,7 +121,8 @@ def main() -> None:
                 report("  same loop, 1 thread", *reference_loop(run, paths, 1))
             for label, options in configs:
                 torch.set_num_threads(threads)
-                report(label, *engine_run(run, paths, options), options.get("precision", "fp32"))
+                seconds, outputs, engine = engine_run(run, paths, options)
+                report(f"{label} [{engine}]", seconds, outputs, options.get("precision", "fp32"))
             torch.set_num_threads(threads)
             print()
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -15,6 +15,7 @@ from persona_iaa.data.transforms import eval_transform
 from persona_iaa.errors import ConfigError
 from persona_iaa.inference import engine
 from persona_iaa.inference.engine import ScoringOptions
+from persona_iaa.models.pdmtl import IAAOutput
 from persona_iaa.training.checkpoint import load_trained_model
 
 
@@ -32,15 +33,16 @@ def outputs(results) -> tuple[list[str], list, np.ndarray]:
     return [r.path for r in results], [r.error for r in results], numbers
 
 
-def test_results_do_not_depend_on_batch_size_workers_or_threads(trained_run, mixed_inputs):
-    predictor = load_model(trained_run, device="cpu", workers=0)
+@pytest.mark.parametrize("engine_name", ["onnx", "torch"])
+def test_results_do_not_depend_on_batch_size_workers_or_threads(trained_run, mixed_inputs, engine_name):
+    predictor = load_model(trained_run, device="cpu", workers=0, engine=engine_name)
     threads_before = torch.get_num_threads()
     paths, errors, numbers = outputs(predictor.score(mixed_inputs, batch_size=1))
     assert torch.get_num_threads() == threads_before  # batches ran on one thread each, then it was restored
     assert paths == mixed_inputs
     assert sum(e is not None for e in errors) == 5 and not np.isnan(numbers).all()
     for batch_size, workers, threads in [(4, 2, 2), (5, 1, 3), (64, 2, 1)]:
-        other = load_model(trained_run, device="cpu", workers=workers, threads=threads)
+        other = load_model(trained_run, device="cpu", workers=workers, threads=threads, engine=engine_name)
         other_paths, other_errors, other_numbers = outputs(other.score(mixed_inputs, batch_size=batch_size))
         assert other_paths == paths and other_errors == errors
         np.testing.assert_allclose(other_numbers, numbers, atol=1e-5)
@@ -55,6 +57,8 @@ def test_fp32_matches_a_plain_loop_and_bf16_stays_close(trained_run, mixed_input
     reference = np.array([np.concatenate([t.numpy().ravel() for t in out]) for out in plain])
     _, _, fp32 = outputs(load_model(trained_run, device="cpu", workers=2).score(good, batch_size=3))
     np.testing.assert_allclose(fp32, reference, atol=1e-5)
+    _, _, fp32_torch = outputs(load_model(trained_run, device="cpu", workers=0, engine="torch").score(good))
+    np.testing.assert_allclose(fp32_torch, reference, atol=1e-5)
     _, _, bf16 = outputs(load_model(trained_run, device="cpu", workers=0, precision="bf16").score(good))
     assert np.abs(bf16 - reference).max() < 0.05
     assert not np.array_equal(bf16, fp32)  # bf16 really ran
@@ -136,3 +140,66 @@ def test_a_file_that_kills_its_decoder_process_fails_alone(trained_run, tmp_path
 def test_bad_options_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=message):
         ScoringOptions(**options)
+
+
+def test_auto_engine_runs_fp32_cpu_scoring_on_onnxruntime_and_everything_else_on_torch(trained_run, monkeypatch):
+    assert engine.onnx_runtime_installed()  # a core dependency
+    cpu = torch.device("cpu")
+    assert ScoringOptions().resolved_engine(cpu) == "onnx"
+    assert ScoringOptions(precision="bf16").resolved_engine(cpu) == "torch"
+    assert ScoringOptions().resolved_engine(torch.device("cuda")) == "torch"
+    assert ScoringOptions(engine="torch").resolved_engine(cpu) == "torch"
+    predictor = load_model(trained_run, device="cpu", workers=0)
+    assert predictor.engine_name == "onnx" and not isinstance(predictor.engine.runner, engine.TorchRunner)
+    monkeypatch.setattr(engine, "onnx_runtime_installed", lambda: False)
+    assert load_model(trained_run, device="cpu", workers=0).engine_name == "torch"
+
+
+def test_auto_engine_falls_back_to_torch_when_the_model_does_not_export(trained_run, tmp_path, monkeypatch):
+    from persona_iaa.inference import export
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::fancy_op' to ONNX opset version 17 is not supported.\nmore")
+
+    monkeypatch.setattr(export, "onnx_bytes", unsupported)
+    paths = write_jpegs(tmp_path, 3)
+    with pytest.warns(UserWarning, match="does not export to ONNX \\(Exporting the operator 'aten::fancy_op'.*\\); "
+                                         "scoring with PyTorch instead"):
+        predictor = load_model(trained_run, device="cpu", workers=0)
+    assert predictor.engine_name == "torch"
+    reference = load_model(trained_run, device="cpu", workers=0, engine="torch")
+    assert [r.score for r in predictor.score(paths)] == [r.score for r in reference.score(paths)]
+    with pytest.raises(RuntimeError, match="fancy_op"):
+        load_model(trained_run, device="cpu", workers=0, engine="onnx")
+
+
+class HardcodedBatch(torch.nn.Module):
+    """A model whose trace bakes in the batch size (``int(images.shape[0])``), as some third-party code does."""
+
+    def forward(self, images: torch.Tensor) -> IAAOutput:
+        features = images.mean((2, 3)).reshape(int(images.shape[0]), -1)
+        return IAAOutput(features[:, 0], features[:, 1], features.repeat(1, 2)[:, :5])
+
+
+def runner_outputs(runner: engine.TorchRunner, batch: torch.Tensor) -> np.ndarray:
+    return np.concatenate([o.reshape(len(batch), -1) for o in runner(batch)], axis=1)
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-5), ("bf16", 0.05)])
+def test_cpu_runner_scores_with_a_fused_graph_equal_to_the_eager_model(trained_run, precision, tolerance):
+    model, preprocessing, _ = load_trained_model(trained_run, "cpu")
+    crop = preprocessing.crop_size
+    fused = engine.TorchRunner(model, torch.device("cpu"), precision, example=torch.randn(4, 3, crop, crop))
+    eager = engine.TorchRunner(model, torch.device("cpu"), precision)
+    assert isinstance(fused.graph, torch.jit.ScriptModule) and eager.graph is None
+    for size in (1, 4, 7):  # batch sizes other than the traced one run through the same graph
+        batch = torch.randn(size, 3, crop, crop)
+        np.testing.assert_allclose(runner_outputs(fused, batch), runner_outputs(eager, batch), atol=tolerance)
+
+
+def test_a_model_whose_trace_is_wrong_runs_eagerly_with_a_warning():
+    with pytest.warns(UserWarning, match="running the model eagerly"):
+        runner = engine.TorchRunner(HardcodedBatch(), torch.device("cpu"), example=torch.randn(4, 3, 8, 8))
+    assert runner.graph is None
+    batch = torch.randn(3, 3, 8, 8)
+    np.testing.assert_allclose(runner_outputs(runner, batch)[:, 0], batch.mean((2, 3))[:, 0].numpy(), atol=1e-6)

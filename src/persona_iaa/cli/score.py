@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help="decoding processes (default: one per CPU core; 0: decode in this process)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="bf16: autocast, faster on CPUs with bf16")
-    p.add_argument("--engine", default="torch", choices=ENGINES, help="onnx: onnxruntime on the exported model")
+    p.add_argument("--engine", default="auto", choices=ENGINES,
+                   help="onnx: onnxruntime on the exported model; auto (default): onnx for fp32 on CPUs, else torch")
     p.add_argument("--fast-decode", action="store_true",
                    help="decode JPEGs at reduced size (much faster on large photos; scores change by ~1e-3)")
     p.add_argument("--threads", type=int, metavar="N",

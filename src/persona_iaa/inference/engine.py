@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import importlib.util
 import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,7 +38,7 @@ Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 Runner = Callable[[torch.Tensor], Outputs]
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-ENGINES: tuple[str, ...] = ("torch", "onnx")
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
 #: Images in flight per worker beyond one batch: enough to keep the workers busy during inference.
 _AHEAD_PER_WORKER = 4
 
@@ -82,12 +84,14 @@ class ScoringOptions:
     ``batch_size`` defaults to 8 on CPUs (larger batches fall out of the caches) and 32 on GPUs.
     ``fast_decode`` lets JPEGs decode at 1/2 to 1/8 size (never below the resize size): several
     times faster on photo-sized files, at the price of scores that differ by about 1e-3.
+    ``engine="auto"`` runs fp32 on CPUs with onnxruntime (about 1.3x faster than eager PyTorch there,
+    same scores within 1e-6) when it is installed, and PyTorch otherwise.
     """
 
     batch_size: Optional[int] = None
     workers: Optional[int] = None
     precision: str = "fp32"
-    engine: str = "torch"
+    engine: str = "auto"
     fast_decode: bool = False
     threads: Optional[int] = None
 
@@ -111,30 +115,84 @@ class ScoringOptions:
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else available_cores()
 
+    def resolved_engine(self, device: torch.device) -> str:
+        if self.engine != "auto":
+            return self.engine
+        return "onnx" if device.type == "cpu" and self.precision == "fp32" and onnx_runtime_installed() else "torch"
+
     def resolved_threads(self, device: torch.device) -> int:
         if self.threads is not None:
             return self.threads
         return 1 if device.type == "cuda" else min(available_cores(), 8)
 
 
+def onnx_runtime_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-class TorchRunner:
-    """Eager PyTorch inference: channels-last memory and, for ``bf16``, autocast."""
+class PlainOutputs(torch.nn.Module):
+    """The model with a plain tuple of outputs, the form tracers and the ONNX exporter expect."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32"):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.model(images)
+        return out.score, out.aesthetic, out.personality
+
+
+class TorchRunner:
+    """PyTorch inference: channels-last memory and, for ``bf16``, autocast.
+
+    On CPUs, given an ``example`` batch, the model runs as a frozen TorchScript graph with oneDNN Graph
+    fusion (convolution, batch norm, ReLU and concatenation fused into few kernels): the eager model
+    spends most of its bf16 time in separate batch-norm, ReLU and concatenation passes. On the 2-core
+    test machine densenet121 ran about 2.3x (bf16) and 1.3x (fp32) faster that way. A model that does not
+    trace, or whose graph disagrees with the eager model, runs eagerly with a warning.
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32",
+                 example: Optional[torch.Tensor] = None):
         self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self.eager = PlainOutputs(self.model)
         self.device = device
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+        self.graph = self._fused_graph(example) if device.type == "cpu" and example is not None else None
+
+    def _autocast(self) -> torch.autocast:
+        # TorchScript under autocast needs the weight-cast cache off (torch's documented recipe).
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.bfloat16,
+                              enabled=self.autocast_dtype is not None, cache_enabled=False)
+
+    def _fused_graph(self, example: torch.Tensor) -> Optional[torch.jit.ScriptModule]:
+        example = example.contiguous(memory_format=torch.channels_last)
+        try:
+            torch.jit.enable_onednn_fusion(True)
+            with warnings.catch_warnings(), torch.no_grad(), self._autocast():
+                warnings.simplefilter("ignore")  # torch.jit announces its deprecation
+                graph = torch.jit.freeze(torch.jit.trace(self.eager.eval(), example, check_trace=False))
+                for _ in range(2):  # the profiling executor fuses on the second run
+                    graph(example)
+                single = example[:1]
+                tolerance = 1e-4 if self.autocast_dtype is None else 0.05
+                for fused, eager in zip(graph(single), self.eager(single)):
+                    if fused.shape != eager.shape or not torch.allclose(fused.float(), eager.float(), atol=tolerance):
+                        raise ValueError("the traced graph disagrees with the model")
+            return graph
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            warnings.warn(f"running the model eagerly: it does not trace to a fused graph ({reason})", stacklevel=3)
+            return None
 
     def __call__(self, batch: torch.Tensor) -> Outputs:
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=self.autocast_dtype or torch.bfloat16, enabled=self.autocast_dtype is not None
-        ):
-            outputs = self.model(batch)
+        with torch.inference_mode(), self._autocast():
+            outputs = (self.graph or self.eager)(batch)
         return tuple(t.float().cpu().numpy() for t in outputs)  # type: ignore[return-value]
 
 

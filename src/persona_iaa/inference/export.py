@@ -21,25 +21,13 @@ from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
 from ..training.checkpoint import resolve_model_path
-from .engine import Outputs
+from .engine import Outputs, PlainOutputs
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 INPUT_NAME = "images"
 OUTPUT_NAMES: tuple[str, ...] = ("score", "aesthetic", "personality")
 METADATA_KEY = "persona_iaa"
 ONNX_OPSET = 17
-
-
-class PlainOutputs(nn.Module):
-    """The model with a plain tuple of outputs, the form tracers and the ONNX exporter expect."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.model(images)
-        return out.score, out.aesthetic, out.personality
 
 
 def default_export_path(checkpoint: Union[str, Path], fmt: str) -> Path:

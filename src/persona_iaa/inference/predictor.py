@@ -5,6 +5,7 @@ that ``persona-iaa score`` runs, so the Python API and the CLI give the same num
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -20,7 +21,8 @@ __all__ = ["Predictor", "ScoreResult", "ImageLike"]
 
 class Predictor:
     """Scores paths, bytes or PIL images. Options are those of :class:`ScoringOptions`
-    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``)."""
+    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``);
+    ``engine_name`` says which engine ``auto`` chose (``torch`` or ``onnx``)."""
 
     def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, device: torch.device,
                  meta: Optional[dict[str, Any]] = None, *, checkpoint: Optional[Path] = None, **options: Any):
@@ -29,6 +31,7 @@ class Predictor:
         self.device = device
         self.meta = meta or {}
         self.options = ScoringOptions(**options)
+        self.engine_name = self.options.resolved_engine(device)
         self.engine = ScoringEngine(self._runner(checkpoint), preprocessing, self.options, device)
 
     @classmethod
@@ -38,11 +41,22 @@ class Predictor:
         return cls(model, pre, device_, meta, checkpoint=Path(path), **options)
 
     def _runner(self, checkpoint: Optional[Path]) -> Runner:
-        if self.options.engine == "onnx":
+        if self.engine_name == "onnx":
             from .export import onnx_runner
 
-            return onnx_runner(self.model, self.preprocessing, self.device, checkpoint)
-        return TorchRunner(self.model, self.device, self.options.precision)
+            try:
+                return onnx_runner(self.model, self.preprocessing, self.device, checkpoint)
+            except Exception as exc:
+                if self.options.engine != "auto":
+                    raise
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                warnings.warn(f"this model does not export to ONNX ({reason}); scoring with PyTorch instead",
+                              stacklevel=3)
+                self.engine_name = "torch"
+        crop = self.preprocessing.crop_size
+        example = torch.randn(self.options.resolved_batch_size(self.device), 3, crop, crop,
+                              generator=torch.Generator().manual_seed(0))
+        return TorchRunner(self.model, self.device, self.options.precision, example)
 
     @property
     def inter_task_weights(self) -> dict[str, float]:

@@ -1,15 +1,14 @@
 """An HTTP scoring service (FastAPI): upload photos, get scores and liker traits back as JSON.
 
-Each uploaded file is decoded by the same safe opener as everything else; a bad file becomes an error
+Uploads go to the scoring engine as bytes, decoded like files on disk; a bad file becomes an error
 entry in the response and never fails the other files of the request.
 """
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime and
 # the fastapi names are imported inside create_app, so they must be real objects, not strings.
 import threading
-from typing import Any, Optional
+from typing import Any
 
-from ..data.images import open_image
-from ..errors import ImageError, PersonaIAAError
+from ..errors import PersonaIAAError
 
 #: Largest accepted upload per file; larger files are refused with HTTP 413 before decoding.
 DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
@@ -35,25 +34,22 @@ def create_app(predictor, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, b
 
     @app.post("/score")
     def score(files: list[UploadFile] = File(..., description="one or more images")) -> dict[str, Any]:
-        results: list[Optional[dict[str, Any]]] = [None] * len(files)
-        images, positions = [], []
-        for index, upload in enumerate(files):
+        uploads = []
+        for upload in files:
             data = upload.file.read(max_upload_bytes + 1)
             if len(data) > max_upload_bytes:
                 raise HTTPException(413, f"{upload.filename}: larger than {max_upload_bytes:,} bytes")
-            try:
-                images.append(open_image(data))
-                positions.append(index)
-            except ImageError as exc:
-                reason = str(exc).removeprefix("<bytes>: ")
-                results[index] = {"filename": upload.filename, "error": reason}
-        if images:
-            with model_lock:
-                scored = list(predictor.score(images, batch_size=batch_size))
-            for index, result in zip(positions, scored):
+            uploads.append(data)
+        with model_lock:
+            scored = list(predictor.score(uploads, batch_size=batch_size))
+        results = []
+        for upload, result in zip(files, scored):
+            if result.ok:
                 row = result.as_row()
-                row.pop("path", None)
-                results[index] = {"filename": files[index].filename, **row}
+                row.pop("path")
+                results.append({"filename": upload.filename, **row})
+            else:
+                results.append({"filename": upload.filename, "error": result.error.removeprefix("<bytes>: ")})
         return {"results": results}
 
     return app
