@@ -10,7 +10,7 @@ from typing import Any, Optional, Union, get_type_hints
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 
 @dataclasses.dataclass
@@ -174,7 +174,7 @@ def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] 
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+            raise ConfigError(f"{path}: invalid YAML ({first_line(exc)})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         _apply(config, data, "")

@@ -24,3 +24,9 @@ class ImageError(PersonaIAAError):
 
 class TrainingError(PersonaIAAError):
     """Training cannot go on (a non-finite loss, a checkpoint that does not fit the run)."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message (its type name if it has none), for one-line reports."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, Optional, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError
+from ..errors import ImageError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -73,7 +73,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _reason(exc: BaseException) -> str:
     """One line for any decoder failure; truncation gets a name users recognise."""
-    reason = (str(exc).strip().split("\n")[0] or type(exc).__name__)[:200]
+    reason = first_line(exc)
     lowered = reason.lower()
     if "truncated" in lowered or "broken data stream" in lowered or "premature end" in lowered:
         return f"truncated or corrupt file ({reason})"

@@ -30,7 +30,7 @@ from PIL import Image
 from ..constants import TRAITS
 from ..data.images import read_image
 from ..data.transforms import Preprocessing, Transform, eval_transform
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError, ImageError, first_line
 
 ImageLike = Union[str, os.PathLike, Image.Image, bytes]
 #: What a runner returns for a batch: score [N], aesthetic [N], personality [N, 5] as float32 arrays.
@@ -185,8 +185,8 @@ class TorchRunner:
                         raise ValueError("the traced graph disagrees with the model")
             return graph
         except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            warnings.warn(f"running the model eagerly: it does not trace to a fused graph ({reason})", stacklevel=3)
+            warnings.warn(f"running the model eagerly: it does not trace to a fused graph ({first_line(exc)})",
+                          stacklevel=3)
             return None
 
     def __call__(self, batch: torch.Tensor) -> Outputs:
@@ -211,7 +211,7 @@ def prepare_image(item: ImageLike, transform: Transform, draft_size: Optional[in
     except ImageError as exc:
         return None, str(exc)
     except Exception as exc:  # a transform failing on one odd image must not stop a 100k-image run
-        return None, f"cannot prepare this image ({type(exc).__name__}: {str(exc).strip()[:200]})"
+        return None, f"cannot prepare this image ({type(exc).__name__}: {first_line(exc)})"
 
 
 _worker_setup: Optional[tuple[Transform, Optional[int]]] = None

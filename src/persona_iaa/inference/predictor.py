@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator, Optional, Union
 import torch
 
 from ..data.transforms import Preprocessing
+from ..errors import first_line
 from ..runtime import resolve_device
 from ..training.checkpoint import load_trained_model
 from .engine import ImageLike, Runner, ScoreResult, ScoringEngine, ScoringOptions, TorchRunner
@@ -49,8 +50,7 @@ class Predictor:
             except Exception as exc:
                 if self.options.engine != "auto":
                     raise
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                warnings.warn(f"this model does not export to ONNX ({reason}); scoring with PyTorch instead",
+                warnings.warn(f"this model does not export to ONNX ({first_line(exc)}); scoring with PyTorch instead",
                               stacklevel=3)
                 self.engine_name = "torch"
         crop = self.preprocessing.crop_size

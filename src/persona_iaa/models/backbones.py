@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .weights import WeightsArg, download_imagenet_state_dict, load_into, read_state_dict, weights_kind
 
 
@@ -110,7 +110,7 @@ def _timm_backbone(model_name: str, weights: WeightsArg) -> Backbone:
                 f"cannot download ImageNet weights for timm:{model_name} (no network?): "
                 "pass --backbone-weights FILE or --backbone-weights none"
             ) from None
-        raise ModelError(f"timm:{model_name}: {str(exc).splitlines()[0]}") from None
+        raise ModelError(f"timm:{model_name}: {first_line(exc)}") from None
     if kind == "file":
         load_into(model, read_state_dict(str(weights)), f"weights file {weights}", ignore_prefixes=("head.", "fc.", "classifier."))
     return Backbone(model, model.num_features, pool=False)  # timm pools itself with num_classes=0

@@ -12,7 +12,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 
 WeightsArg = Union[None, str, Path]
 
@@ -45,7 +45,7 @@ def read_state_dict(path: Union[str, Path]) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file: one line, not a traceback
-        raise ModelError(f"cannot read weights file {path}: {str(exc).splitlines()[0]}") from None
+        raise ModelError(f"cannot read weights file {path}: {first_line(exc)}") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..constants import TRAITS
 from ..data.transforms import Preprocessing
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..files import atomic_write, write_json
 from ..models.pdmtl import ModelSpec, PersonalityDrivenIAA, build_model
 
@@ -83,7 +83,7 @@ def load_state(model: PersonalityDrivenIAA, weights_path: Union[str, Path]) -> N
     try:
         state = load_file(str(weights_path))
     except Exception as exc:
-        raise ModelError(f"{weights_path}: cannot read weights ({str(exc).splitlines()[0]})") from None
+        raise ModelError(f"{weights_path}: cannot read weights ({first_line(exc)})") from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -141,7 +141,7 @@ def load_latest_checkpoint(run_dir: Union[str, Path]) -> Optional[tuple[Path, di
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for a damaged file
-            print(f"warning: {path}: unreadable checkpoint skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
+            print(f"warning: {path}: unreadable checkpoint skipped ({first_line(exc)})", file=sys.stderr)
             continue
         if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
             return path, state
