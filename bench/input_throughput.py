@@ -3,7 +3,7 @@
 Generates photo-sized JPEGs in the AVA layout, prepares a cache of them, then iterates the training
 loader (RecordDataset + the training transform + DataLoader workers, exactly as the Trainer builds it)
 over both, in one run, and prints images/s and the ratio against the originals. A third row decodes the
-originals with JPEG draft decoding (``open_image(draft_size=...)``), to show how much of the gain that
+originals with JPEG draft decoding (``read_image(draft_size=...)``), to show how much of the gain that
 alone would bring. Timings on a shared machine are noisy: read the ratios, not the absolute figures.
 
     python bench/input_throughput.py [--images 96] [--width 1024 --height 768] [--workers 2]
@@ -20,7 +20,7 @@ import numpy as np
 from photos import photo
 
 from persona_iaa.data.cache import prepare_cache
-from persona_iaa.data.images import open_image
+from persona_iaa.data.images import read_image
 from persona_iaa.data.loading import RecordDataset, make_loader
 from persona_iaa.data.registry import load_source
 from persona_iaa.data.transforms import Preprocessing, train_transform
@@ -81,9 +81,9 @@ def main() -> None:
         measure = functools.partial(images_per_second, pre=pre, batch_size=args.batch_size, workers=args.workers,
                                     passes=args.passes)
         rows = {
-            "originals (full decode)": measure(original.records, open_image),
+            "originals (full decode)": measure(original.records, read_image),
             "originals (JPEG draft decode)": measure(original.records,
-                                                     functools.partial(open_image, draft_size=args.image_size)),
+                                                     functools.partial(read_image, draft_size=args.image_size)),
             "prepared cache": measure(cached.records, cached.open_image),
         }
         sizes = (folder_megabytes(root / "ava" / "images", "*.jpg"), folder_megabytes(root / "cache" / "shards", "*.jpgs"))
