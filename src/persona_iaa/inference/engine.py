@@ -192,7 +192,7 @@ class TorchRunner:
     def __call__(self, batch: torch.Tensor) -> Outputs:
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
-            outputs = (self.graph or self.eager)(batch)
+            outputs = (self.graph if self.graph is not None else self.eager)(batch)
         return tuple(t.float().cpu().numpy() for t in outputs)  # type: ignore[return-value]
 
 
