@@ -34,8 +34,9 @@ class Preprocessing:
 Transform = Callable[[Union[Image.Image, torch.Tensor]], torch.Tensor]
 
 
-def _to_model_input(pre: Preprocessing) -> list[Any]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std), v2.ToPureTensor()]
+def model_input(pre: Preprocessing) -> Transform:
+    """uint8 image(s) -> normalised float32, for one image [3, H, W] or a batch [N, 3, H, W] alike."""
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std), v2.ToPureTensor()])
 
 
 # Every image is resized as a uint8 tensor (PIL images are converted first): torch's antialiased
@@ -45,12 +46,18 @@ def train_transform(pre: Preprocessing, hflip: bool = True) -> Transform:
                         v2.RandomCrop(pre.crop_size)]
     if hflip:
         steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose(steps + _to_model_input(pre))
+    return v2.Compose(steps + [model_input(pre)])
+
+
+def eval_geometry(pre: Preprocessing) -> Transform:
+    """The evaluation resize and centre crop, still uint8: a quarter of the bytes of the model input,
+    which is what the scoring engine's decoding processes send back."""
+    return v2.Compose([v2.ToImage(), v2.Resize((pre.image_size, pre.image_size), antialias=True),
+                       v2.CenterCrop(pre.crop_size), v2.ToPureTensor()])
 
 
 def eval_transform(pre: Preprocessing) -> Transform:
-    return v2.Compose([v2.ToImage(), v2.Resize((pre.image_size, pre.image_size), antialias=True),
-                       v2.CenterCrop(pre.crop_size), *_to_model_input(pre)])
+    return v2.Compose([eval_geometry(pre), model_input(pre)])
 
 
 def reference_eval_transform(pre: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:

@@ -1,8 +1,8 @@
 """The scoring engine behind ``persona-iaa score`` and :meth:`Predictor.score`.
 
-Worker processes decode and transform images (the slow, single-threaded part for photo-sized files)
-and feed batched inference in the main process (``inference_mode``, channels-last, optional bf16
-autocast). On CPUs the model scores several batches at once, each on one thread: single-threaded
+Worker processes decode, resize and crop images (the slow, single-threaded part for photo-sized
+files) and send back uint8 crops, normalised a batch at a time for inference in the main process
+(``inference_mode``, channels-last, optional bf16 autocast). On CPUs the model scores several batches at once, each on one thread: single-threaded
 stages share the cores without OpenMP barrier stalls, whatever the balance of decoding and model
 work. A bounded window of images is in flight, so memory stays flat on any collection size; results
 come back in input order and do not depend on the batch size or the numbers of workers and threads.
@@ -29,7 +29,7 @@ from PIL import Image
 
 from ..constants import TRAITS
 from ..data.images import read_image
-from ..data.transforms import Preprocessing, Transform, eval_transform
+from ..data.transforms import Preprocessing, Transform, eval_geometry, model_input
 from ..errors import ConfigError, ImageError, first_line
 
 ImageLike = Union[str, os.PathLike, Image.Image, bytes]
@@ -250,7 +250,8 @@ class ScoringEngine:
         self.device = device
         self.batch_size = options.resolved_batch_size(device)
         self.threads = options.resolved_threads(device)
-        self.transform = eval_transform(preprocessing)
+        self.transform = eval_geometry(preprocessing)  # in the decoding processes: uint8 crops
+        self.model_input = model_input(preprocessing)  # here, on each batch
         self.draft_size = preprocessing.image_size if options.fast_decode else None
 
     def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
@@ -294,7 +295,7 @@ class ScoringEngine:
                     future.cancel()
 
     def _infer(self, arrays: list[np.ndarray]) -> Outputs:
-        return self.runner(torch.from_numpy(np.stack(arrays)))
+        return self.runner(self.model_input(torch.from_numpy(np.stack(arrays))))
 
     def _prepared(self, images: Iterable[ImageLike], batch_size: int
                   ) -> Iterator[tuple[ImageLike, Optional[np.ndarray], Optional[str]]]:
