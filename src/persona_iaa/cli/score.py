@@ -59,7 +59,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                 if ranking:
                     ranking.add(row)
             paths = [p for p in paths if p not in done]
-        for result in tqdm(predictor.score(paths), total=len(paths), unit="img", desc="score", disable=None):
+        progress = tqdm(predictor.score(paths), total=len(paths), unit="img", disable=None,
+                        desc=f"score ({predictor.engine_name}, {args.precision})")
+        for result in progress:
             row = result.as_row()
             writer.write(row)
             failed += not result.ok
