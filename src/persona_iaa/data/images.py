@@ -27,6 +27,7 @@ MAX_PIXELS = 178_956_970
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
 EXIF_ORIENTATION = 0x0112
+JPEG_MAGIC = b"\xff\xd8\xff"
 _HEIF_REGISTERED: Optional[bool] = None
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]
@@ -150,7 +151,8 @@ _UPRIGHT: dict[int, tuple[tuple[int, ...], bool]] = {
 }
 
 
-def read_image(source: ImageInput, *, draft_size: Optional[int] = None, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+def read_image(source: ImageInput, *, draft_size: Optional[int] = None, max_pixels: int = MAX_PIXELS
+               ) -> torch.Tensor:
     """Decode ``source`` to an upright RGB ``uint8`` tensor [3, H, W], channels-last in memory.
 
     Plain JPEGs (most photos) decode with torchvision's libjpeg-turbo straight into a tensor: the same
@@ -173,13 +175,20 @@ def _read_plain_jpeg(source: Union[str, os.PathLike, bytes], max_pixels: int) ->
     from torchvision.io import ImageReadMode, decode_jpeg
 
     try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        if not data.startswith(b"\xff\xd8\xff"):
+        if isinstance(source, bytes):
+            data = source
+        else:
+            with open(source, "rb") as stream:
+                if stream.read(len(JPEG_MAGIC)) != JPEG_MAGIC:
+                    return None  # other formats are read once, by open_image
+                data = JPEG_MAGIC + stream.read()
+        if not data.startswith(JPEG_MAGIC):
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as header:  # reads the markers only, not the pixels
-                if header.format != "JPEG" or header.mode not in ("RGB", "L") or header.width * header.height > max_pixels:
+                plain = header.format == "JPEG" and header.mode in ("RGB", "L")
+                if not plain or header.width * header.height > max_pixels:
                     return None
                 orientation = header.getexif().get(EXIF_ORIENTATION, 1)
             pixels = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
