@@ -7,14 +7,18 @@ score = s_a + w . s_p, with the five inter-task weights w initialised to 0 (eq. 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..constants import TRAITS
 from .backbones import Backbone, create_backbone
 from .weights import WeightsArg, describe
+
+
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 
 class IAAOutput(NamedTuple):
@@ -49,6 +53,25 @@ def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, 
     return nn.Sequential(*layers, nn.Linear(width, outputs), activation)
 
 
+def final_score(aesthetic: ArrayT, personality: ArrayT, weights: ArrayT, offset: float | ArrayT = 0.0) -> ArrayT:
+    """Eq. (5), written once for every caller: ``s = s_a + w . s_p`` (plus a per-person ``offset``).
+
+    Works on torch tensors and NumPy arrays alike: ``aesthetic`` [N], ``personality`` [N, 5], ``weights`` [5]
+    (or [N, 5] for one weight vector per row). The model's forward, stage 2, the least-squares metrics and
+    personal scores all call this, so the formula cannot drift between them.
+    """
+    if isinstance(personality, torch.Tensor):
+        weights = torch.as_tensor(weights, dtype=personality.dtype, device=personality.device)
+        if weights.dim() == 1:
+            return aesthetic + personality @ weights + offset
+        return aesthetic + (personality * weights).sum(-1) + offset
+    weights = np.asarray(weights, dtype=np.float64)
+    personality = np.asarray(personality, dtype=np.float64)
+    if weights.ndim == 1:
+        return np.asarray(aesthetic, dtype=np.float64) + personality @ weights + offset
+    return np.asarray(aesthetic, dtype=np.float64) + (personality * weights).sum(-1) + offset
+
+
 class PersonalityDrivenIAA(nn.Module):
     def __init__(self, backbone: Backbone, hidden_dims: Sequence[int] = (1024, 512), spec: ModelSpec | None = None):
         super().__init__()
@@ -62,7 +85,7 @@ class PersonalityDrivenIAA(nn.Module):
         features = self.backbone(images)
         aesthetic = self.aesthetic_head(features).squeeze(-1)
         personality = self.personality_head(features)
-        score = aesthetic + personality @ self.inter_task.to(personality.dtype)
+        score = final_score(aesthetic, personality, self.inter_task.to(personality.dtype))
         return IAAOutput(score, aesthetic, personality)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
