@@ -1,11 +1,12 @@
 """Training throughput: stage-1 images/s for `tiny` and `densenet121`, fp32 vs bf16 and channels-last,
-from original JPEGs vs the prepared cache, in one run, as ratios against fp32 from JPEGs (`--compile` adds torch.compile, compute only).
+from original JPEGs vs the prepared cache, in one run, as ratios against fp32 from JPEGs
+(`--compile` adds torch.compile, compute only).
 
 Two measures per variant, both through the Trainer's own code:
   * end to end: a real stage-1 epoch (loader workers decoding photo-sized JPEGs, augmentation, the
     alternating aesthetic/personality steps), images/s from the run's own step reports;
-  * compute only: the same training step on batches already in memory (the ceiling the input
-    pipeline has to feed).
+  * compute only: the same training step (`train_step` over the schedule's batches) on batches
+    already in memory (the ceiling the input pipeline has to feed).
 On a CUDA machine it adds densenet121 at 224 px (the paper's setting, batch 32) and projects the wall
 time of the paper's AVA protocol: 20 epochs of 230k aesthetic images plus as many personality images,
 about 9.2M images. The whole GPU run stays within 5 minutes (--compile adds about one).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import os
 import statistics
 import sys
@@ -34,6 +36,7 @@ from persona_iaa.data.records import AESTHETIC, PERSONALITY
 from persona_iaa.data.synthetic import make_demo_data
 from persona_iaa.errors import PersonaIAAError
 from persona_iaa.training.protocol import Trainer
+from persona_iaa.training.step import set_trainable, train_step
 
 VARIANTS = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))  # (precision, channels-last)
 AVA_PROTOCOL_IMAGES = 2 * 20 * 230_000  # 20 epochs x (230k aesthetic + as many personality images)
@@ -85,7 +88,8 @@ def variant_config(specs: dict[str, str], output: Path, args: argparse.Namespace
         f"data.image_size={args.image_size}", f"data.crop_size={args.crop_size}",
         f"data.batch_size={args.batch_size}", f"data.workers={args.workers}",
         "train.epochs=1", f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
-        f"train.compile={str(compile_).lower()}", f"train.log_every={args.log_every}", f"train.output={output}",
+        f"train.compile={str(compile_).lower()}", f"train.log_every={args.log_every}",
+        f"train.output={output}",
         "train.tensorboard=false", "train.checkpoint_minutes=0", "train.device=auto",
     ])
 
@@ -104,25 +108,26 @@ def end_to_end(config: Config) -> float:
 
 
 def compute_only(configs: dict[str, Config], steps: int, warmup: int, rounds: int) -> dict[str, float]:
-    """Median images/s of alternating training steps on in-memory batches, variants timed in turn.
+    """Median images/s of stage-1 steps on in-memory batches, variants timed in turn.
 
-    Interleaving the variants round by round exposes them all to the same machine load.
+    Each step is the Trainer's own: :func:`train_step` over the batches its schedule hands out (the
+    paper's one aesthetic and one personality batch). Interleaving the variants round by round exposes
+    them all to the same machine load.
     """
-    steppers: dict[str, Callable[[], None]] = {}
+    steppers: dict[str, Callable[[], int]] = {}
     device = torch.device("cpu")
     for name, config in configs.items():
         trainer = Trainer(config)
-        trainer.set_trainable(1)
-        module, optimizer = trainer.training_module(), trainer.optimizer(1)
+        set_trainable(trainer.model, 1)
+        context = trainer.step_context(trainer.optimizer(1))
         batch, crop = config.data.batch_size, config.data.crop_size
         images = torch.randn(batch, 3, crop, crop)
         images = images.pin_memory() if trainer.device.type == "cuda" else images
-        aesthetic, traits = torch.rand(batch, 1), torch.rand(batch, 5) * 2 - 1
+        sources = {AESTHETIC: itertools.repeat((images, torch.rand(batch, 1))),
+                   PERSONALITY: itertools.repeat((images, torch.rand(batch, 5) * 2 - 1))}
 
-        def step(trainer=trainer, module=module, optimizer=optimizer, images=images, aesthetic=aesthetic,
-                 traits=traits) -> None:
-            trainer.train_batch(module, optimizer, images, aesthetic, AESTHETIC)
-            trainer.train_batch(module, optimizer, images, traits, PERSONALITY)
+        def step(context=context, schedule=trainer.schedule, sources=sources) -> int:
+            return sum(done.images for done in train_step(context, schedule.next_step(sources)))
 
         for _ in range(warmup):
             step()
@@ -132,10 +137,9 @@ def compute_only(configs: dict[str, Config], steps: int, warmup: int, rounds: in
         for name, step in steppers.items():
             synchronize(device)
             started = time.perf_counter()
-            for _ in range(steps):
-                step()
+            trained = sum(step() for _ in range(steps))
             synchronize(device)
-            samples[name].append(2 * configs[name].data.batch_size * steps / (time.perf_counter() - started))
+            samples[name].append(trained / (time.perf_counter() - started))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -143,28 +147,79 @@ def hours(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and steps (a smoke run)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (adds compile time)")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="loader workers")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="loader workers")
     parser.add_argument("--image-size", type=int, default=256 if cuda else 128)
     parser.add_argument("--crop-size", type=int, default=224 if cuda else 112)
     parser.add_argument("--batch-size", type=int, default=32 if cuda else 16)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
+    args.log_every = 8 if cuda else 1
+    args.n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)
+    steps, warmup, rounds = (10, 5, 3) if cuda else (2, 1, 3)
+    args.timing = (max(1, steps // 2), 1, 2) if args.quick else (steps, warmup, rounds)
+    return args
+
+
+def measure_backbone(backbone: str, specs: dict[str, dict[str, str]], root: Path, args: argparse.Namespace,
+                     results: dict[tuple[str, str, str], float]) -> None:
+    """End to end (per input) and compute only, for every variant of ``backbone``; prints its table rows."""
+    configs = {f"{precision}{' channels-last' if channels_last else ''}":
+               variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
+                              precision, channels_last)
+               for precision, channels_last in VARIANTS}
+    for name, config in configs.items():
+        runs = {"jpeg": config}
+        if "cache" in specs and name == "fp32":  # the input comparison, at one precision
+            runs["cache"] = variant_config(specs["cache"], root / f"{backbone}-cache", args, backbone,
+                                           "fp32", False)
+        for source, run_config in runs.items():
+            try:
+                results[backbone, name, source] = end_to_end(run_config)
+            except PersonaIAAError as exc:
+                print(f"{backbone:<12} {name:<20} {source:<6} skipped ({exc})")
+    if args.compile and backbone == "densenet121":  # compute only: compiling costs a minute per model
+        configs["bf16 channels-last compiled"] = variant_config(
+            specs["jpeg"], root / f"{backbone}-compiled", args, backbone, "bf16", True, True)
+    computed = compute_only(configs, *args.timing)
+    for name in configs:
+        for source in ("jpeg", "cache"):
+            compute = (f"{computed[name]:>12.1f} {computed[name] / computed['fp32']:>6.2f}x"
+                       if source == "jpeg" else "")
+            if (backbone, name, source) in results:
+                rate, reference = results[backbone, name, source], results[backbone, "fp32", "jpeg"]
+                print(f"{backbone:<12} {name:<20} {source:<6} {rate:>9.1f} {rate / reference:>6.2f}x"
+                      f"   {compute}")
+            elif source == "jpeg":
+                print(f"{backbone:<12} {name:<20} {'':<6} {'':>9} {'':>7}   {compute}")
+    results.update({(backbone, name, "compute"): rate for name, rate in computed.items()})
+
+
+def print_projection(results: dict[tuple[str, str, str], float], crop_size: int) -> None:
+    """The paper's AVA protocol at the best measured rates (CUDA runs)."""
+    best = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] != "compute")
+    ceiling = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] == "compute")
+    print(f"\ndensenet121 at {crop_size} px, best end to end: {best:.0f} images/s -> the paper's AVA "
+          f"protocol ({AVA_PROTOCOL_IMAGES / 1e6:.1f}M images) in {hours(AVA_PROTOCOL_IMAGES / best)}; "
+          f"compute-only ceiling {ceiling:.0f} images/s -> {hours(AVA_PROTOCOL_IMAGES / ceiling)}")
+    print(f"target {GPU_TARGET} images/s: {'met' if best >= GPU_TARGET else 'not met'} end to end, "
+          f"{'met' if ceiling >= GPU_TARGET else 'not met'} by the compute-only ceiling")
+
+
+def main() -> int:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)
-    args.log_every = 8 if cuda else 1
-    steps, warmup, rounds = (10, 5, 3) if cuda else (2, 1, 3)
-    if args.quick:
-        steps, warmup, rounds = max(1, steps // 2), 1, 2
+    cuda, n_aesthetic = torch.cuda.is_available(), args.n_aesthetic
     device = "CUDA " + torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
     print(f"device: {device}; crop {args.crop_size} px, global batch {args.batch_size} per task, "
-          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-
+          f"{args.workers} loader workers, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
@@ -174,48 +229,13 @@ def main() -> int:
         cache = prepared(specs["jpeg"], root)
         if cache is not None:
             specs["cache"] = cache
-
         print(f"\n{'backbone':<12} {'variant':<20} {'input':<6} {'images/s':>9} {'ratio':>7}"
               f"   {'compute only':>12} {'ratio':>7}")
         results: dict[tuple[str, str, str], float] = {}
         for backbone in ("tiny", "densenet121"):
-            configs = {f"{precision}{' channels-last' if channels_last else ''}":
-                       variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
-                                      precision, channels_last)
-                       for precision, channels_last in VARIANTS}
-            for name, config in configs.items():
-                runs = {"jpeg": config}
-                if "cache" in specs and name == "fp32":  # the input comparison, at one precision
-                    runs["cache"] = variant_config(specs["cache"], root / f"{backbone}-cache", args, backbone,
-                                                   "fp32", False)
-                for source, run_config in runs.items():
-                    try:
-                        results[backbone, name, source] = end_to_end(run_config)
-                    except PersonaIAAError as exc:
-                        print(f"{backbone:<12} {name:<20} {source:<6} skipped ({exc})")
-            if args.compile and backbone == "densenet121":  # compute only: compiling costs a minute per model
-                configs["bf16 channels-last compiled"] = variant_config(
-                    specs["jpeg"], root / f"{backbone}-compiled", args, backbone, "bf16", True, True)
-            computed = compute_only(configs, steps, warmup, rounds)
-            for name in configs:
-                for source in ("jpeg", "cache"):
-                    compute = (f"{computed[name]:>12.1f} {computed[name] / computed['fp32']:>6.2f}x"
-                               if source == "jpeg" else "")
-                    if (backbone, name, source) in results:
-                        rate, reference = results[backbone, name, source], results[backbone, "fp32", "jpeg"]
-                        print(f"{backbone:<12} {name:<20} {source:<6} {rate:>9.1f} {rate / reference:>6.2f}x   {compute}")
-                    elif source == "jpeg":
-                        print(f"{backbone:<12} {name:<20} {'':<6} {'':>9} {'':>7}   {compute}")
-            results.update({(backbone, name, "compute"): rate for name, rate in computed.items()})
-
+            measure_backbone(backbone, specs, root, args, results)
         if cuda:
-            best = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] != "compute")
-            ceiling = max(v for k, v in results.items() if k[0] == "densenet121" and k[2] == "compute")
-            print(f"\ndensenet121 at {args.crop_size} px, best end to end: {best:.0f} images/s -> the paper's AVA "
-                  f"protocol ({AVA_PROTOCOL_IMAGES / 1e6:.1f}M images) in {hours(AVA_PROTOCOL_IMAGES / best)}; "
-                  f"compute-only ceiling {ceiling:.0f} images/s -> {hours(AVA_PROTOCOL_IMAGES / ceiling)}")
-            print(f"target {GPU_TARGET} images/s: {'met' if best >= GPU_TARGET else 'not met'} end to end, "
-                  f"{'met' if ceiling >= GPU_TARGET else 'not met'} by the compute-only ceiling")
+            print_projection(results, args.crop_size)
     return 0
 
 

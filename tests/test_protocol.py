@@ -10,10 +10,14 @@ import pytest
 import torch
 
 from tests.helpers import tiny_config
+from persona_iaa.constants import TRAITS
+from persona_iaa.data.records import AESTHETIC, PERSONALITY
 from persona_iaa.errors import ConfigError
-from persona_iaa.training import protocol
-from persona_iaa.training.losses import aesthetic_loss, final_loss, personality_loss
+from persona_iaa.models.pdmtl import final_score
+from persona_iaa.training.checkpoint import read_training_state
+from persona_iaa.training.losses import Losses, aesthetic_loss, final_loss, personality_loss
 from persona_iaa.training.protocol import Trainer, fit_inter_task_lstsq
+from persona_iaa.training.schedule import AlternationSchedule
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -37,7 +41,8 @@ def test_stage1_trains_backbone_and_heads_but_not_w_and_stage2_only_w(demo_data,
     trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1"))
     trainer.run_dir.mkdir(parents=True)
     model = trainer.model
-    before = {name: snapshot(getattr(model, name)) for name in ("backbone", "aesthetic_head", "personality_head")}
+    parts = ("backbone", "aesthetic_head", "personality_head")
+    before = {name: snapshot(getattr(model, name)) for name in parts}
     trainer.stage1()
     for name, state in before.items():
         assert changed(state, getattr(model, name)), f"{name} did not train in stage 1"
@@ -60,18 +65,51 @@ def test_optimizer_groups_use_the_papers_rates(demo_data, tmp_path):
         assert group["momentum"] == 0.9 and group["weight_decay"] == 1e-5
 
 
-def test_stage1_alternates_aesthetic_and_personality_batches(demo_data, tmp_path, monkeypatch):
+def counting(calls: list[str], label: str, loss):
+    def counted(predicted, target):
+        calls.append(label)
+        return loss(predicted, target)
+    return counted
+
+
+def test_stage1_alternates_aesthetic_and_personality_batches(demo_data, tmp_path):
     calls: list[str] = []
-    monkeypatch.setattr(protocol, "aesthetic_loss", lambda p, t: (calls.append("a"), aesthetic_loss(p, t))[1])
-    monkeypatch.setattr(protocol, "personality_loss", lambda p, t: (calls.append("p"), personality_loss(p, t))[1])
+    losses = Losses(aesthetic=counting(calls, "a", aesthetic_loss),
+                    personality=counting(calls, "p", personality_loss))
     # 24 personality training images in batches of 16 -> 2 batches per pass; 39 aesthetic -> 3 batches:
     # the personality loader must cycle.
-    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1", "data.batch_size=16"))
+    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.epochs=1", "data.batch_size=16"),
+                      losses=losses)
     trainer.run_dir.mkdir(parents=True)
     trainer.stage1()
     n_batches = -(-len(trainer.aesthetic.splits["train"]) // 16)
     assert calls == ["a", "p"] * n_batches
     assert n_batches > -(-len(trainer.personality.splits["train"]) // 16)
+
+
+def test_another_schedule_changes_the_alternation_and_the_stream_position(demo_data, tmp_path):
+    """Two aesthetic batches per personality batch: 3 aesthetic batches make steps (a a p) and (a p)."""
+    calls: list[str] = []
+    losses = Losses(aesthetic=counting(calls, "a", aesthetic_loss),
+                    personality=counting(calls, "p", personality_loss))
+    run_dir = tmp_path / "run"
+    trainer = Trainer(tiny_config(run_dir, demo_data, "train.epochs=1", "data.batch_size=16"), losses=losses,
+                      schedule=AlternationSchedule.ratio(aesthetic=2, personality=1))
+    trainer.run_dir.mkdir(parents=True)
+    trainer.stage1()
+    assert -(-len(trainer.aesthetic.splits["train"]) // 16) == 3
+    assert calls == ["a", "a", "p", "a", "p"]
+    path, state = read_training_state(run_dir)
+    assert path.name == "stage1-000000002.pt"
+    assert state.position.step == 2 and state.position.personality == 2 * 16
+    assert state.schedule == (AESTHETIC, AESTHETIC, PERSONALITY)
+
+
+def test_a_schedule_needs_an_aesthetic_batch_and_known_tasks():
+    assert AlternationSchedule().pattern == (AESTHETIC, PERSONALITY)  # the paper's 1:1
+    for pattern in [(PERSONALITY,), (AESTHETIC, "style")]:
+        with pytest.raises(ConfigError, match="alternation pattern"):
+            AlternationSchedule(pattern)
 
 
 def test_learning_rates_decay_by_0_9_per_epoch(demo_data, tmp_path):
@@ -88,11 +126,19 @@ def test_learning_rates_decay_by_0_9_per_epoch(demo_data, tmp_path):
 
 
 def test_lstsq_solver_solves_eq6_exactly(demo_data, tmp_path):
-    result = Trainer(tiny_config(tmp_path / "run", demo_data, "train.inter_task_solver=lstsq")).run()
-    stage2 = result["stage2"]
-    assert stage2["weights"] == pytest.approx(stage2["lstsq_weights"], abs=1e-6)
-    assert stage2["lstsq_train_mse"] <= stage2["train_mse_without_w"] + 1e-12
-    # no other w does better on the same frozen outputs
+    run_dir = tmp_path / "run"
+    result = Trainer(tiny_config(run_dir, demo_data, "train.inter_task_solver=lstsq")).run()
+    # The stage-2 checkpoint holds the frozen outputs the solver saw; the model's w must minimise
+    # eq. (6) on them: the gradient of the squared error vanishes there (the normal equations).
+    _, state = read_training_state(run_dir)
+    frozen = state.frozen
+    w = np.array([result["inter_task_weights"][t] for t in TRAITS])
+    residual = final_score(frozen.aesthetic, frozen.personality, w) - frozen.target
+    gradient = frozen.personality.astype(np.float64).T @ residual / len(residual)
+    np.testing.assert_allclose(gradient, 0, atol=1e-6)
+    assert result["stage2"]["train_mse"] == pytest.approx(np.mean(residual ** 2), rel=1e-6)
+    assert result["stage2"]["train_mse"] < result["stage2"]["train_mse_without_w"]
+    # and the solver recovers known weights from outputs made with them
     rng = np.random.default_rng(0)
     a, p = rng.uniform(0, 1, 40), rng.uniform(-1, 1, (40, 5))
     t = a + p @ np.array([0.1, -0.2, 0.05, 0.3, -0.1]) + rng.normal(0, 0.01, 40)
@@ -136,7 +182,8 @@ def test_an_undecodable_training_image_is_replaced_not_fatal(tmp_path):
     Image.new("RGB", (40, 40), (250, 0, 0)).save(good)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff truncated")
-    dataset = RecordDataset([Record(str(bad), (0.1,)), Record(str(good), (0.9,))], eval_transform(Preprocessing(32, 28)))
+    dataset = RecordDataset([Record(str(bad), (0.1,)), Record(str(good), (0.9,))],
+                            eval_transform(Preprocessing(32, 28)))
     with pytest.warns(UserWarning, match="bad.jpg"):
         image, target, index = dataset[0]
     assert index == 1 and target.item() == pytest.approx(0.9) and image.shape == (3, 28, 28)

@@ -14,6 +14,7 @@ from torch import nn
 
 from tests.helpers import tiny_config
 from persona_iaa.cli import main
+from persona_iaa.extras import has_module
 from persona_iaa.models.pdmtl import build_model
 from persona_iaa.training.distributed import shutdown_distributed
 from persona_iaa.training.protocol import Trainer
@@ -69,7 +70,8 @@ def test_two_gloo_processes_match_one_process(demo_data, tmp_path):
     for key in ("srocc", "plcc", "rmse", "mae", "acc"):
         assert pair_result["test"][key] == pytest.approx(single_result["test"][key], abs=1e-4), key
     assert pair_result["inter_task_weights"] == pytest.approx(single_result["inter_task_weights"], abs=1e-6)
-    assert pair_result["stage2"]["lstsq_weights"] == pytest.approx(single_result["stage2"]["lstsq_weights"], abs=1e-4)
+    lstsq = pair_result["stage2"]["lstsq_weights"], single_result["stage2"]["lstsq_weights"]
+    assert lstsq[0] == pytest.approx(lstsq[1], abs=1e-4)
     rows = epoch_rows(tmp_path / "single"), epoch_rows(tmp_path / "pair")
     assert len(rows[0]) == len(rows[1]) == 5
     for one, two in zip(*rows):
@@ -83,7 +85,8 @@ def test_torchrun_launches_the_cli_with_ddp(demo_data, tmp_path):
     """`torchrun --nproc-per-node 2 -m persona_iaa train` with the real tiny backbone (BatchNorm per rank)."""
     config_file = tmp_path / "pair.yaml"
     tiny_config(tmp_path / "pair", demo_data, *DDP_OVERRIDES).save(config_file)
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "persona_iaa", "train", "--config", str(config_file)],
@@ -96,7 +99,8 @@ def test_torchrun_launches_the_cli_with_ddp(demo_data, tmp_path):
 
     pair = json.loads((tmp_path / "pair" / "test_metrics.json").read_text())
     assert pair["training"]["world_size"] == 2 and pair["test"]["n"] == 24
-    assert len(list((tmp_path / "pair" / "tensorboard").glob("events.*"))) <= 1  # one writer
+    # only rank 0 writes TensorBoard events (when the package is there to write them)
+    assert len(list((tmp_path / "pair" / "tensorboard").glob("events.*"))) == int(has_module("tensorboard"))
     # Per-rank BatchNorm statistics make the runs differ slightly, not in kind.
     rows = epoch_rows(tmp_path / "single"), epoch_rows(tmp_path / "pair")
     assert len(rows[0]) == len(rows[1]) == 5

@@ -7,13 +7,14 @@ import pytest
 
 from tests.helpers import tiny_config
 from persona_iaa.cli import main
-from persona_iaa.training import protocol
+from persona_iaa.errors import TrainingError
 from persona_iaa.training.checkpoint import load_latest_checkpoint
-from persona_iaa.training.losses import aesthetic_loss
+from persona_iaa.training.losses import Losses, aesthetic_loss
+from persona_iaa.training.protocol import train
 from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
-def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(demo_data, tmp_path, monkeypatch, capsys):
+def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(demo_data, tmp_path):
     calls = [0]
 
     def poisoned(predicted, target):
@@ -21,14 +22,14 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(demo_data, t
         loss = aesthetic_loss(predicted, target)
         return loss * float("nan") if calls[0] == 5 else loss
 
-    monkeypatch.setattr(protocol, "aesthetic_loss", poisoned)
-    config_file, run_dir = tmp_path / "run.yaml", tmp_path / "run"
+    run_dir = tmp_path / "run"
     # Reports every 3 steps: the NaN of step 5 is found at step 6 and still named as step 5.
-    tiny_config(run_dir, demo_data, "train.log_every=3", "train.checkpoint_every=2").save(config_file)
-    assert main(["train", "--config", str(config_file)]) == 2
-    err = capsys.readouterr().err
-    assert "error: the aesthetic loss became nan at stage-1 step 5" in err
-    assert "stage1-000000004.pt" in err and "--resume" in err
+    config = tiny_config(run_dir, demo_data, "train.log_every=3", "train.checkpoint_every=2")
+    with pytest.raises(TrainingError) as raised:
+        train(config, losses=Losses(aesthetic=poisoned))
+    message = str(raised.value)
+    assert message.startswith("the aesthetic loss became nan at stage-1 step 5")
+    assert "stage1-000000004.pt" in message and "--resume" in message and "\n" not in message
     path, state = load_latest_checkpoint(run_dir)
     assert path.name == "stage1-000000004.pt" and state["position"]["step"] == 4
     assert all(v.isfinite().all() for v in state["model"].values() if v.is_floating_point())

@@ -44,7 +44,8 @@ def test_both_precisions_train_and_evaluate(runs, precision, demo_data, capsys):
     evaluated = json.loads(capsys.readouterr().out)
     # `evaluate` runs in fp32; the run's own test pass ran under its autocast precision
     tolerance = 1e-5 if precision == "fp32" else 2e-3
-    assert evaluated["n"] == 24 and evaluated["rmse"] == pytest.approx(run["result"]["test"]["rmse"], abs=tolerance)
+    assert evaluated["n"] == 24
+    assert evaluated["rmse"] == pytest.approx(run["result"]["test"]["rmse"], abs=tolerance)
 
 
 def test_bf16_trains_a_different_model_than_fp32(runs):

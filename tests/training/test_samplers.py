@@ -51,7 +51,8 @@ def test_personality_stream_is_one_global_stream_for_any_number_of_ranks():
     for p in range(5):  # every pass is a fresh permutation
         assert sorted(single[7 * p:7 * p + 7]) == list(range(7))
     assert single[:7] != single[7:14]
-    ranks = [[i for i, _ in islice(StreamSampler(7, seed=3, rank=r, world_size=3, start=6), 8)] for r in range(3)]
+    ranks = [[i for i, _ in islice(StreamSampler(7, seed=3, rank=r, world_size=3, start=6), 8)]
+             for r in range(3)]
     assert [ranks[k % 3][k // 3] for k in range(24)] == single[6:30]
 
 

@@ -18,6 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from persona_iaa.training.losses import Losses
+
 _CONTEXT = multiprocessing.get_context("forkserver")
 # Only third-party modules: the server does not apply the parent's sys.path before preloading (Python
 # 3.11), so preloading persona_iaa could pick up another installed copy; children import it themselves.
@@ -42,7 +44,7 @@ def use_one_thread() -> None:
 
 
 def run_isolated(target: Callable[..., int], *args: Any, timeout: float = 180) -> int:
-    """Run ``target(*args)`` (a module-level function) in a child process; its exit code, -N if killed by N."""
+    """Run ``target(*args)`` (a module-level function) in a child process; its exit code (-N: killed by N)."""
     process = _CONTEXT.Process(target=_child, args=(target, args))
     process.start()
     process.join(timeout)
@@ -65,8 +67,10 @@ def _child(target: Callable[..., int], args: tuple) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Interrupt:
-    """Send ``signum`` to the training process at the ``call``-th call of ``function`` ("module.name").
+    """Send ``signum`` to the training process at the ``call``-th call of ``function``.
 
+    ``function`` is either ``"loss.NAME"`` (one of the run's :class:`Losses`, which the run is given: no
+    module is patched) or ``"module.name"`` of ``persona_iaa.training``, patched in the child process.
     With ``cut_write``, ``function`` is an atomic writer: that call leaves half a file under the
     temporary name the real writer would use, then the signal arrives.
     """
@@ -76,12 +80,14 @@ class Interrupt:
     signum: int
     cut_write: bool = False
 
-    def install(self) -> None:
-        module_name, name = self.function.rsplit(".", 1)
-        module = importlib.import_module(f"persona_iaa.training.{module_name}")
-        original, count = getattr(module, name), [0]
+    @property
+    def on_loss(self) -> bool:
+        return self.function.startswith("loss.")
 
-        def patched(*args: Any, **kwargs: Any) -> Any:
+    def _wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        count = [0]
+
+        def interrupting(*args: Any, **kwargs: Any) -> Any:
             count[0] += 1
             if count[0] == self.call:
                 if self.cut_write:
@@ -90,7 +96,18 @@ class Interrupt:
                 os.kill(os.getpid(), self.signum)
             return original(*args, **kwargs)
 
-        setattr(module, name, patched)
+        return interrupting
+
+    def losses(self) -> Losses:
+        """The paper's losses with the interrupting one in place (for ``loss.NAME``)."""
+        name = self.function.split(".", 1)[1]
+        return dataclasses.replace(Losses(), **{name: self._wrap(getattr(Losses(), name))})
+
+    def install(self) -> None:
+        """Patch ``module.name`` (for writers and other functions that are not a loss)."""
+        module_name, name = self.function.rsplit(".", 1)
+        module = importlib.import_module(f"persona_iaa.training.{module_name}")
+        setattr(module, name, self._wrap(getattr(module, name)))
 
 
 def train_cli(argv: list[str], interrupt: Interrupt | None = None) -> int:
@@ -101,6 +118,27 @@ def train_cli(argv: list[str], interrupt: Interrupt | None = None) -> int:
     if interrupt is not None:
         interrupt.install()
     return main(argv)
+
+
+def train_with_losses(config_file: str, interrupt: Interrupt) -> int:
+    """Child process: train ``config_file`` through the library with the interrupting loss; the CLI's
+    exit code (128 + signal) when the run stops on a signal."""
+    from persona_iaa.config import load_config
+    from persona_iaa.training.protocol import TrainingInterrupted, train
+
+    use_one_thread()
+    try:
+        train(load_config(config_file), losses=interrupt.losses())
+    except TrainingInterrupted as stopped:
+        return 128 + stopped.signum
+    return 0
+
+
+def train_interrupted(config_file: Path, interrupt: Interrupt) -> int:
+    """Train ``config_file`` in a child process that ``interrupt`` stops; the child's exit code."""
+    if interrupt.on_loss:
+        return run_isolated(train_with_losses, str(config_file), interrupt)
+    return run_isolated(train_cli, ["train", "--config", str(config_file)], interrupt)
 
 
 def free_port() -> int:

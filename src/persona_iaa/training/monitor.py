@@ -1,4 +1,4 @@
-"""What a run reports while it trains: step and epoch rows to the console, CSV files and TensorBoard.
+"""What a run reports while it trains: step and epoch rows to the log, CSV files and TensorBoard.
 
 ``metrics.csv`` has one row per epoch (both stages), ``steps.csv`` one row every ``train.log_every``
 stage-1 steps (losses averaged over those steps, learning rates, images/s); TensorBoard gets the same
@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
 import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from ..files import atomic_write
 from .distributed import DistContext
+
+log = logging.getLogger(__name__)
 
 EPOCH_FIELDS = ["stage", "epoch", "lr_backbone", "lr_heads", "lr_inter_task", "loss_aesthetic",
                 "loss_personality", "loss_final", "val_srocc", "val_plcc", "val_krcc", "val_rmse",
@@ -39,7 +41,8 @@ class WindowStats:
     sums: dict[str, float]  # loss x images, per loss name
     images: dict[str, int]  # images seen on all ranks, per loss name
     flags: list[float]  # the flags passed to flush, summed over ranks
-    first_bad: Optional[tuple[int, str, float]] = None  # (step, loss name, value) of the first non-finite loss
+    #: (step, loss name, value) of the first non-finite loss
+    first_bad: Optional[tuple[int, str, float]] = None
 
     def mean(self, name: str) -> Optional[float]:
         return mean_loss(self.sums, self.images, name)
@@ -65,7 +68,8 @@ class LossWindow:
         values = torch.cat([torch.stack(self._losses) if self._losses else torch.zeros(0, device=device),
                             torch.tensor(list(flags), dtype=torch.float32, device=device)])
         values = ctx.all_sum(values).cpu()
-        losses, summed_flags = values[:len(self._losses)] / ctx.world_size, values[len(self._losses):].tolist()
+        n = len(self._losses)
+        losses, summed_flags = values[:n] / ctx.world_size, values[n:].tolist()
         stats = WindowStats({}, {}, summed_flags)
         for (step, name, images), value in zip(self._labels, losses.tolist()):
             if not math.isfinite(value):
@@ -127,13 +131,14 @@ class RunLogger:
         self.history.append(row)
         if not self.enabled:
             return
-        tqdm.write(_format(row))
+        log.info("%s", _format(row))
         self._write_epochs()
         self._scalars(f"stage{row['stage']}_epoch", row, x)
 
     def note(self, text: str) -> None:
+        """A line for the person watching the run (rank 0 only), through :mod:`logging`."""
         if self.enabled:
-            tqdm.write(text)
+            log.info("%s", text)
 
     def close(self) -> None:
         if self._writer is not None:

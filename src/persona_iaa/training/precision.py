@@ -17,7 +17,8 @@ DTYPES: dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bfloat16
 
 
 def cuda_grad_scaler() -> Any:
-    """``torch.amp.GradScaler("cuda")``; torch 2.2, which the package still supports, has only the CUDA one."""
+    """``torch.amp.GradScaler("cuda")``; torch 2.2, which the package still supports, has only the CUDA one.
+    """
     if hasattr(torch.amp, "GradScaler"):
         return torch.amp.GradScaler("cuda")
     return torch.cuda.amp.GradScaler()
@@ -28,7 +29,8 @@ class Precision:
         if name not in DTYPES:
             raise ConfigError(f"train.precision must be one of {', '.join(DTYPES)}, not {name!r}")
         if name == "fp16" and device.type != "cuda":
-            raise ConfigError("fp16 needs a CUDA device (its gradient scaler is a CUDA feature); use bf16 on CPU")
+            raise ConfigError("fp16 needs a CUDA device (its gradient scaler is a CUDA feature); "
+                              "use bf16 on CPU")
         if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError(f"{torch.cuda.get_device_name(device)} does not support bf16; use fp16 or fp32")
         self.name, self.device, self.dtype = name, device, DTYPES[name]

@@ -8,11 +8,19 @@ on the trainer, a model or a data loader.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
+import torch
+from torch import nn
 
 from ..models.pdmtl import final_score
+from ..runtime import derive_seed
+from .losses import LossFn, NonFiniteLoss, final_loss
+from .step import sgd
+
+#: The random stream (derived from the seed) that orders stage-2 batches.
+STREAM_STAGE2 = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,3 +87,100 @@ def fit_lstsq(
     weights = prior_w + solution[: p.shape[1]]
     offset = float(solution[-1]) if fit_offset else 0.0
     return Stage2Fit(weights, offset, (final_mse(frozen, weights, offset),))
+
+
+@dataclasses.dataclass(frozen=True)
+class SGDSettings:
+    """The paper's stage 2: SGD on ``w`` alone, with momentum, weight decay and a decay per epoch."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    lr_decay: float = 0.9
+
+
+@dataclasses.dataclass
+class SGDState:
+    """Where an SGD fit stands after ``epoch`` epochs: enough to continue it bit for bit."""
+
+    epoch: int
+    weights: torch.Tensor  # [5] float32
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class SGDEpoch:
+    """What an epoch of :func:`fit_sgd` reports: its learning rate, its mean loss, the state after it."""
+
+    epoch: int
+    lr: float
+    loss: float
+    state: SGDState
+
+
+def _sgd(w: nn.Parameter, settings: SGDSettings) -> tuple[torch.optim.SGD, Any]:
+    optimizer = sgd([("inter_task", [w], settings.lr)], momentum=settings.momentum,
+                    weight_decay=settings.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings.lr_decay)
+
+
+def sgd_start(settings: SGDSettings, weights: np.ndarray | torch.Tensor) -> SGDState:
+    """A fit that has not begun: ``weights`` to start from (the model's are zeros) and a fresh optimiser."""
+    w = nn.Parameter(torch.as_tensor(weights, dtype=torch.float32).detach().clone())
+    optimizer, scheduler = _sgd(w, settings)
+    return SGDState(0, w.detach().clone(), optimizer.state_dict(), scheduler.state_dict())
+
+
+def _epoch_loss(losses: list[torch.Tensor], sizes: list[int], first_step: int) -> float:
+    """Mean loss over an epoch's images (one host sync); a non-finite loss names its step."""
+    total, images = 0.0, 0
+    for i, (value, size) in enumerate(zip(torch.stack(losses).cpu().tolist(), sizes)):
+        if not np.isfinite(value):
+            raise NonFiniteLoss(first_step + i + 1, "final", value)
+        total, images = total + value * size, images + size
+    return total / images
+
+
+def fit_sgd(frozen: FrozenOutputs, settings: SGDSettings, seed: int, *, loss: LossFn = final_loss,
+            start: Optional[SGDState] = None, on_epoch: Optional[Callable[[SGDEpoch], None]] = None,
+            device: str | torch.device = "cpu") -> Stage2Fit:
+    """``w`` fitted by minibatch SGD on L (eq. 6) over frozen outputs: the paper's stage 2.
+
+    Each epoch visits the outputs in an order derived from (``seed``, epoch) alone, so a fit continued
+    from ``start`` (an :class:`SGDState` an earlier ``on_epoch`` reported) ends where an uninterrupted
+    one does. ``on_epoch`` sees every finished epoch (the trainer logs, checkpoints and stops there).
+    Raises :class:`~persona_iaa.training.losses.NonFiniteLoss` when the loss diverges. The loss curve
+    holds the epochs this call ran.
+    """
+    device = torch.device(device)
+    start = start or sgd_start(settings, np.zeros(frozen.personality.shape[1]))
+    s_a, s_p, target = (torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)
+                        for x in (frozen.aesthetic, frozen.personality, frozen.target))
+    w = nn.Parameter(start.weights.detach().clone().to(device=device, dtype=torch.float32))
+    optimizer, scheduler = _sgd(w, settings)
+    optimizer.load_state_dict(start.optimizer)
+    scheduler.load_state_dict(start.scheduler)
+    steps_per_epoch = -(-len(target) // settings.batch_size)
+    curve = []
+    for epoch in range(start.epoch + 1, settings.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        generator = torch.Generator().manual_seed(derive_seed(seed, STREAM_STAGE2, epoch))
+        order = torch.randperm(len(target), generator=generator).to(device)
+        losses, sizes = [], []
+        for first in range(0, len(order), settings.batch_size):
+            idx = order[first:first + settings.batch_size]
+            value = loss(final_score(s_a[idx], s_p[idx], w), target[idx])
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            losses.append(value.detach().float().reshape(()))
+            sizes.append(len(idx))
+        curve.append(_epoch_loss(losses, sizes, (epoch - 1) * steps_per_epoch))
+        scheduler.step()
+        if on_epoch is not None:
+            state = SGDState(epoch, w.detach().cpu().clone(), optimizer.state_dict(), scheduler.state_dict())
+            on_epoch(SGDEpoch(epoch, lr, curve[-1], state))
+    return Stage2Fit(w.detach().cpu().double().numpy(), 0.0, tuple(curve))
