@@ -40,7 +40,7 @@ from ..data.loading import (
 )
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import TaskData, load_task_data
-from ..data.transforms import Preprocessing, eval_transform, train_transform
+from ..data.transforms import eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
@@ -154,7 +154,6 @@ class Trainer:
             config.data.personality_batch_size or config.data.batch_size, "data.personality_batch_size")
         seed_everything(tc.seed)
         self.run_dir = Path(tc.output)
-        self.pre = Preprocessing(config.data.image_size, config.data.crop_size)
         split_policy = dict(val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
                             seed=tc.seed)
         self.aesthetic = load_task_data(config.data.aesthetic, AESTHETIC, config.data.aesthetic_options,
@@ -171,6 +170,7 @@ class Trainer:
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
                                            hidden_dims=config.model.hidden_dims)).to(self.device,
                                                                                       memory_format=self.memory_format)
+        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size)  # backbone's mean/std
         self.resume = resume
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=tc.tensorboard)
         self.stop = StopSignals()
