@@ -1,4 +1,5 @@
-"""Model files: round trip, the Python API, and refusing a checkpoint of another architecture."""
+"""Model files: round trip, the Python API, and refusing a checkpoint of another architecture
+(the model-file checks of models/io.py are in test_model_io.py)."""
 from __future__ import annotations
 
 import shutil
@@ -11,7 +12,7 @@ import persona_iaa
 from persona_iaa import build_model, load_model
 from persona_iaa.data.transforms import Preprocessing
 from persona_iaa.errors import ModelError
-from persona_iaa.training.checkpoint import load_state, load_trained_model, save_model
+from persona_iaa.models.io import load_state, load_trained_model, save_model
 
 
 def test_round_trip_gives_the_same_outputs(tmp_path):

@@ -134,3 +134,40 @@ def test_weights_file_with_other_shapes_is_refused_for_tiny_too(tmp_path):
     torch.save(state, path)
     with pytest.raises(ModelError, match="does not fit the backbone"):
         build_model("tiny", weights=str(path))
+
+
+def test_a_backbone_name_cannot_be_registered_twice():
+    from persona_iaa.models.backbones import register_backbone
+
+    with pytest.raises(ValueError, match="backbone 'tiny' is registered twice"):
+        register_backbone("tiny")(lambda weights: create_backbone("tiny"))
+    assert create_backbone("tiny").name == "tiny"
+
+
+def test_old_imports_of_the_model_file_functions_still_work():
+    from persona_iaa.models import io
+    from persona_iaa.training import checkpoint
+
+    for name in ("save_model", "load_trained_model", "load_state", "read_meta", "resolve_model_path"):
+        assert getattr(checkpoint, name) is getattr(io, name)
+
+
+@pytest.mark.parametrize("package, forbidden", [("models", ("training", "inference")),
+                                                ("inference", ("training",))])
+def test_lower_floors_do_not_import_higher_ones(package, forbidden):
+    import ast
+    from pathlib import Path
+
+    import persona_iaa
+
+    root = Path(persona_iaa.__file__).parent
+    offenders = []
+    for path in sorted((root / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [f"{'.' * node.level}{node.module or ''}"] if isinstance(node, ast.ImportFrom) else (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                parts = name.lstrip(".").split(".")
+                if parts[0] in forbidden or parts[:2] in [["persona_iaa", f] for f in forbidden]:
+                    offenders.append(f"{path.relative_to(root)}: {name}")
+    assert not offenders

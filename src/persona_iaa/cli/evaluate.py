@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import evaluate_model, run_config
     from ..evaluation.report import metrics_table, personality_table, plot_inter_task_weights, weights_table
-    from ..training.checkpoint import load_trained_model
+    from ..models.io import load_trained_model
 
     config = run_config(args.checkpoint)
     aesthetic = args.aesthetic_data or config.data.aesthetic

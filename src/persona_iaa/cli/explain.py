@@ -20,7 +20,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..constants import TRAITS
     from ..inference.explain import explain_image, plot_explanation
     from ..runtime import resolve_device
-    from ..training.checkpoint import load_trained_model
+    from ..models.io import load_trained_model
 
     device = resolve_device(args.device)
     model, preprocessing, _ = load_trained_model(args.checkpoint, device)

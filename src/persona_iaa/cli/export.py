@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
          add_arguments)
 def cmd_export(args: argparse.Namespace) -> int:
     from ..inference.export import default_export_path, export_model, max_difference
-    from ..training.checkpoint import load_trained_model
+    from ..models.io import load_trained_model
 
     model, preprocessing, _ = load_trained_model(args.checkpoint, "cpu")
     path = export_model(model, preprocessing, args.format, args.output or default_export_path(args.checkpoint, args.format))

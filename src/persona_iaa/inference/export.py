@@ -2,12 +2,15 @@
 
 An exported model takes a normalised image batch ``images`` [N, 3, crop, crop] (float32, the ImageNet
 normalisation of the run) and returns ``score`` [N], ``aesthetic`` [N] and ``personality`` [N, 5].
-The run's preprocessing and trait order travel inside the file as JSON metadata (key ``persona_iaa``).
+The run's preprocessing and trait order travel inside the file as JSON metadata (key ``persona_iaa``),
+with the content hash of the weights it was exported from (``state_sha256``), which binds a ``model.onnx``
+beside a model file to those very weights.
 """
 from __future__ import annotations
 
 import io
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -20,8 +23,10 @@ from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
-from ..training.checkpoint import resolve_model_path
+from ..models.io import resolve_model_path, state_digest
 from .engine import Outputs, PlainOutputs
+
+log = logging.getLogger(__name__)
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 INPUT_NAME = "images"
@@ -44,7 +49,7 @@ def export_metadata(model: nn.Module, preprocessing: Preprocessing) -> str:
     return json.dumps({
         "preprocessing": preprocessing.to_dict(), "traits": list(TRAITS), "inputs": [INPUT_NAME],
         "outputs": list(OUTPUT_NAMES), "inter_task_weights": model.inter_task_weights(),
-        "model": model.spec.to_dict(),
+        "model": model.spec.to_dict(), "state_sha256": state_digest(model.state_dict()),
     })
 
 
@@ -137,14 +142,38 @@ class OnnxRunner:
         return tuple(self.session.run(list(OUTPUT_NAMES), feed))  # type: ignore[return-value]
 
 
+def exported_from(model: nn.Module, path: Union[str, Path]) -> bool:
+    """Whether the exported file at ``path`` was made from exactly ``model``'s weights (by their content
+    hash in its metadata; file times say nothing, since a restored backup keeps its old ones)."""
+    try:
+        recorded = read_export_metadata(path).get("state_sha256")
+    except Exception as exc:  # an unreadable or foreign file binds nothing
+        log.info("%s: cannot read its metadata (%s)", path, type(exc).__name__)
+        return False
+    return recorded is not None and recorded == state_digest(model.state_dict())
+
+
+def bound_export(model: nn.Module, checkpoint: Optional[Path]) -> Optional[Path]:
+    """``model.onnx`` beside the weights of ``checkpoint`` when it was exported from ``model``, else None."""
+    if checkpoint is None:
+        return None
+    weights, _ = resolve_model_path(checkpoint)
+    exported = weights.with_suffix(FORMATS["onnx"])
+    if not exported.is_file():
+        return None
+    if exported_from(model, exported):
+        return exported
+    log.warning("%s was not exported from these weights; exporting again in memory (run `persona-iaa export` "
+                "to refresh it)", exported)
+    return None
+
+
 def onnx_runner(model: nn.Module, preprocessing: Preprocessing, device: torch.device,
                 checkpoint: Optional[Path]) -> OnnxRunner:
-    """Use ``model.onnx`` next to the weights when it is newer than them, else export in memory."""
-    if checkpoint is not None:
-        weights, _ = resolve_model_path(checkpoint)
-        exported = weights.with_suffix(FORMATS["onnx"])
-        if exported.is_file() and exported.stat().st_mtime >= weights.stat().st_mtime:
-            return OnnxRunner(exported, device)
+    """Use ``model.onnx`` next to the weights when it was exported from them, else export in memory."""
+    exported = bound_export(model, checkpoint)
+    if exported is not None:
+        return OnnxRunner(exported, device)
     return OnnxRunner(onnx_bytes(model, preprocessing), device)
 
 

@@ -14,7 +14,7 @@ import torch
 from ..data.transforms import Preprocessing
 from ..errors import first_line
 from ..runtime import resolve_device
-from ..training.checkpoint import load_trained_model
+from ..models.io import load_trained_model
 from .engine import ImageLike, Runner, ScoreResult, ScoringEngine, ScoringOptions, TorchRunner
 
 __all__ = ["Predictor", "ScoreResult", "ImageLike"]

@@ -7,16 +7,19 @@ score = s_a + w . s_p, with the five inter-task weights w initialised to 0 (eq. 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence, TypeVar
+import logging
+from typing import Any, NamedTuple, Optional, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..constants import TRAITS
+from ..data.transforms import Preprocessing
 from .backbones import Backbone, create_backbone
-from .weights import WeightsArg, describe
+from .weights import WeightsArg
 
+log = logging.getLogger(__name__)
 
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
@@ -44,7 +47,8 @@ class ModelSpec:
         return cls(backbone=data["backbone"], hidden_dims=tuple(data.get("hidden_dims", (1024, 512))))
 
 
-def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, activation: nn.Module) -> nn.Sequential:
+def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, activation: nn.Module
+                    ) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = in_features
     for hidden in hidden_dims:
@@ -53,7 +57,8 @@ def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, 
     return nn.Sequential(*layers, nn.Linear(width, outputs), activation)
 
 
-def final_score(aesthetic: ArrayT, personality: ArrayT, weights: ArrayT, offset: float | ArrayT = 0.0) -> ArrayT:
+def final_score(aesthetic: ArrayT, personality: ArrayT, weights: ArrayT, offset: float | ArrayT = 0.0
+                ) -> ArrayT:
     """Eq. (5), written once for every caller: ``s = s_a + w . s_p`` (plus a per-person ``offset``).
 
     Works on torch tensors and NumPy arrays alike: ``aesthetic`` [N], ``personality`` [N, 5], ``weights`` [5]
@@ -73,13 +78,28 @@ def final_score(aesthetic: ArrayT, personality: ArrayT, weights: ArrayT, offset:
 
 
 class PersonalityDrivenIAA(nn.Module):
-    def __init__(self, backbone: Backbone, hidden_dims: Sequence[int] = (1024, 512), spec: ModelSpec | None = None):
+    """The model, and what a model file needs to rebuild and feed it.
+
+    ``spec`` (architecture), ``backbone_weights`` (where the initial weights came from) and
+    ``preprocessing`` (input statistics and sizes) default to what the backbone says about itself, so a
+    model built directly from :func:`~persona_iaa.models.backbones.create_backbone` saves and loads again.
+    """
+
+    spec: ModelSpec
+    backbone_weights: Optional[str]
+    preprocessing: Preprocessing
+
+    def __init__(self, backbone: Backbone, hidden_dims: Sequence[int] = (1024, 512),
+                 spec: Optional[ModelSpec] = None, *, backbone_weights: Optional[str] = None,
+                 preprocessing: Optional[Preprocessing] = None):
         super().__init__()
         self.backbone = backbone
         self.aesthetic_head = prediction_head(backbone.out_features, hidden_dims, 1, nn.Sigmoid())
         self.personality_head = prediction_head(backbone.out_features, hidden_dims, len(TRAITS), nn.Tanh())
         self.inter_task = nn.Parameter(torch.zeros(len(TRAITS)))
-        self.spec = spec or ModelSpec("custom", tuple(hidden_dims))
+        self.spec = spec or ModelSpec(getattr(backbone, "name", "custom"), tuple(hidden_dims))
+        self.backbone_weights = backbone_weights or getattr(backbone, "weights", None)
+        self.preprocessing = preprocessing or getattr(backbone, "preprocessing", None) or Preprocessing()
 
     def forward(self, images: torch.Tensor) -> IAAOutput:
         features = self.backbone(images)
@@ -99,12 +119,22 @@ class PersonalityDrivenIAA(nn.Module):
     def inter_task_weights(self) -> dict[str, float]:
         return {trait: float(w) for trait, w in zip(TRAITS, self.inter_task.detach().cpu())}
 
+    def preprocessing_at(self, image_size: int, crop_size: int) -> Preprocessing:
+        """The backbone's input statistics at a run's sizes. Sizes are the run's choice; a difference from
+        the backbone's pretrained default is logged, since some backbones work best (or only) at theirs."""
+        default = self.preprocessing
+        if (image_size, crop_size) != (default.image_size, default.crop_size):
+            log.info("%s: training at %d px (crop %d); its pretrained default is %d px (crop %d)",
+                     self.spec.backbone, image_size, crop_size, default.image_size, default.crop_size)
+        return dataclasses.replace(default, image_size=image_size, crop_size=crop_size)
+
 
 def build_model(
     backbone: str = "densenet121", weights: WeightsArg = None, *, hidden_dims: Sequence[int] = (1024, 512)
 ) -> PersonalityDrivenIAA:
-    """Build the model; ``weights`` is None (random), ``"imagenet"`` or a path to a backbone state dict."""
-    spec = ModelSpec(backbone, tuple(hidden_dims))
-    model = PersonalityDrivenIAA(create_backbone(backbone, weights), hidden_dims, spec)
-    model.backbone_weights = describe(weights)  # provenance, recorded in checkpoints
-    return model
+    """Build the model; ``weights`` is None (random), ``"imagenet"`` or a path to a backbone state dict.
+
+    The backbone records its name, weight provenance and preprocessing; the model takes them as fields.
+    """
+    built = create_backbone(backbone, weights)
+    return PersonalityDrivenIAA(built, hidden_dims, ModelSpec(built.name, tuple(hidden_dims)))

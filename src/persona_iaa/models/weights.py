@@ -79,7 +79,8 @@ def download_imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
         raise
 
 
-def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str, ignore_prefixes: tuple[str, ...] = ()) -> None:
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str,
+              ignore_prefixes: tuple[str, ...] = ()) -> None:
     """Load ``state`` strictly, except for keys under ``ignore_prefixes`` (a classifier we discard)."""
     state = rename_legacy_densenet_keys(state)
     state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
@@ -87,7 +88,8 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str, ig
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # size mismatch: a file made for another architecture
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise ModelError(f"{origin} does not fit the backbone: {lines[1] if len(lines) > 1 else lines[0]}") from None
+        reason = lines[1] if len(lines) > 1 else lines[0]
+        raise ModelError(f"{origin} does not fit the backbone: {reason}") from None
     missing = [k for k in result.missing_keys if not k.startswith(ignore_prefixes)]
     if missing or result.unexpected_keys:
         detail = []
@@ -100,4 +102,6 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], origin: str, ig
 
 def describe(weights: WeightsArg) -> Optional[str]:
     kind = weights_kind(weights)
-    return None if kind == "none" else ("imagenet" if kind == "imagenet" else str(Path(str(weights)).expanduser()))
+    if kind == "none":
+        return None
+    return "imagenet" if kind == "imagenet" else str(Path(str(weights)).expanduser())

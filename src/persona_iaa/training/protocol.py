@@ -33,7 +33,7 @@ from ..constants import TRAITS
 from ..data.loading import RecordDataset, make_loader, shard
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import TaskData, load_task_data
-from ..data.transforms import Preprocessing, eval_transform, train_transform
+from ..data.transforms import eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
@@ -140,12 +140,12 @@ class Trainer:
         self.personality_global_batch = self.personality_batch_size * self.dist.world_size
         seed_everything(tc.seed)
         self.run_dir = Path(tc.output)
-        self.pre = Preprocessing(config.data.image_size, config.data.crop_size)
         self.aesthetic, self.personality = load_run_data(config)
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
                                            hidden_dims=config.model.hidden_dims))
         self.model.to(self.device, memory_format=self.memory_format)
+        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size)  # backbone's mean/std
         self.resume = resume
         self.losses = losses or Losses()
         self.tasks = paper_tasks(self.losses)
