@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import threading
 import warnings
 from pathlib import Path
@@ -21,8 +20,6 @@ import torch
 
 from ..errors import ModelError, first_line
 from ..extras import has_module, require_extra
-
-log = logging.getLogger(__name__)
 
 #: What a runner returns for a batch: score [N], aesthetic [N], personality [N, 5] as float32 arrays.
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
