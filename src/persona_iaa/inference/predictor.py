@@ -21,8 +21,8 @@ __all__ = ["Predictor", "ScoreResult", "ImageLike"]
 
 class Predictor:
     """Scores paths, bytes or PIL images. Options are those of :class:`ScoringOptions`
-    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``);
-    ``engine_name`` says which engine ``auto`` chose (``torch`` or ``onnx``)."""
+    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``,
+    ``decode_timeout``); ``engine_name`` says which engine ``auto`` chose (``torch`` or ``onnx``)."""
 
     def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, device: torch.device,
                  meta: Optional[dict[str, Any]] = None, *, checkpoint: Optional[Path] = None, **options: Any):
