@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..data.images import read_image  # noqa: F401  (kept importable from here)
-from ..data.transforms import Preprocessing, eval_geometry, model_input
+from ..data.transforms import Preprocessing, Transform, eval_geometry, model_input
 from ..errors import ConfigError
 from .batching import finished as _finished  # noqa: F401  (kept importable from here)
 from .batching import images_held, score_in_batches
@@ -136,20 +136,24 @@ class ScoringEngine:
         self.torch_settings = torch_settings
 
     @property
-    def transform(self):  # type: ignore[no-untyped-def]
+    def transform(self) -> Transform:
         return self.decode_setup.transform
 
     @property
     def draft_size(self) -> Optional[int]:
         return self.decode_setup.draft_size
 
+    def _decode_window(self, batch_size: int) -> int:
+        """Images submitted to the decoding processes and not yet taken back: enough to keep the
+        batches being scored fed and every worker busy meanwhile."""
+        return images_held(self.threads, batch_size) + _AHEAD_PER_WORKER * self.options.resolved_workers()
+
     def images_ahead(self, batch_size: Optional[int] = None) -> int:
         """Most inputs pulled from the iterable beyond the results yielded so far (when they all decode):
         the decoding window plus the batches being scored and the one filling."""
         batch_size = batch_size or self.batch_size
-        held = images_held(self.threads, batch_size)
-        workers = self.options.resolved_workers()
-        return held + (held + _AHEAD_PER_WORKER * workers if workers else 1)
+        window = self._decode_window(batch_size) if self.options.resolved_workers() else 1
+        return images_held(self.threads, batch_size) + window
 
     def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
         """Yield one :class:`ScoreResult` per input, in input order; bad images become error results."""
@@ -161,9 +165,8 @@ class ScoringEngine:
         # The settings are applied before the model threads start: new threads take torch's thread count.
         with self.torch_settings.applied(), \
                 ThreadPoolExecutor(self.threads, thread_name_prefix="persona-iaa-model") as model_threads:
-            workers = self.options.resolved_workers()
-            in_flight = images_held(self.threads, batch_size) + _AHEAD_PER_WORKER * workers
-            prepared = decode_in_order(images, self.decode_setup, workers, in_flight)
+            prepared = decode_in_order(images, self.decode_setup, self.options.resolved_workers(),
+                                       self._decode_window(batch_size))
             yield from score_in_batches(prepared, batch_size, self.threads, self._infer, model_threads)
 
     def _infer(self, arrays: list[np.ndarray]) -> Outputs:
