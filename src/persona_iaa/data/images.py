@@ -270,9 +270,12 @@ def _read_plain_jpeg(source: Union[str, os.PathLike, bytes], max_pixels: int) ->
         data = source
     else:
         with open_file(source) as stream:
-            if stream.read(len(JPEG_MAGIC)) != JPEG_MAGIC:
-                return None  # other formats are read once, by open_image
-            data = JPEG_MAGIC + stream.read()
+            try:
+                if stream.read(len(JPEG_MAGIC)) != JPEG_MAGIC:
+                    return None  # other formats are read once, by open_image
+                data = JPEG_MAGIC + stream.read()
+            except OSError:  # an I/O error: open_image tries again and says why
+                return None
     if not data.startswith(JPEG_MAGIC):
         return None
     try:
