@@ -1,12 +1,21 @@
-"""Generated image files of every kind a real collection holds, good and bad (helpers for the tests)."""
+"""The corpus of awkward inputs: generated files of every kind a real collection holds, good and bad.
+
+This is the one place that writes fuzz-style files (broken, hostile or odd); tests of any code that
+reads images (the opener, the engine, the score command, writers, the server) run against
+:func:`make_image_kinds` and check :data:`EXPECTED_ERRORS`, so a new kind added here is tried everywhere.
+"""
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from persona_iaa.data.images import heif_available
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 EXIF_ORIENTATION = 0x0112
@@ -21,7 +30,8 @@ def write_png_rgb16(path: Path, pixels: np.ndarray) -> Path:
     height, width, _ = pixels.shape
     raw = b"".join(b"\0" + pixels[y].astype(">u2").tobytes() for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+                     + png_chunk(b"IDAT", zlib.compress(raw))
                      + png_chunk(b"IEND", b""))
     return path
 
@@ -29,8 +39,22 @@ def write_png_rgb16(path: Path, pixels: np.ndarray) -> Path:
 def write_png_bomb_header(path: Path, side: int = 100_000) -> Path:
     """A tiny PNG whose header claims ``side`` x ``side`` pixels: a decompression bomb."""
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+                     + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
                      + png_chunk(b"IEND", b""))
+    return path
+
+
+def write_jpeg_claiming(path: Path, width: int = 12_000, height: int = 13_000) -> Path:
+    """A ~1.2 KB JPEG of 24x24 pixels whose frame header claims ``width`` x ``height``: decoders fill
+    the missing data with grey (hundreds of MB) and say no more than "Corrupt JPEG data" on stderr."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(0).integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0")  # baseline SOF0: length (2), precision (1), height (2), width (2)
+    data[frame + 5:frame + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -68,7 +92,8 @@ def make_image_kinds(folder: Path) -> dict[str, Path]:
     Image.new("RGBA", (48, 40), (255, 0, 0, 0)).save(add("alpha", "g_alpha.png"))
     Image.new("L", (48, 40), 90).save(add("grayscale", "h_gray.jpg"))
     frames = [Image.new("RGB", (48, 40), colour) for colour in (RED, BLUE)]
-    frames[0].save(add("animated", "i_animated.gif"), save_all=True, append_images=frames[1:], duration=50, loop=0)
+    frames[0].save(add("animated", "i_animated.gif"), save_all=True, append_images=frames[1:], duration=50,
+                   loop=0)
     write_exif_rotated(add("exif_rotated", "j_rotated.jpg"))
     Image.new("RGB", (48, 40), (10, 200, 30)).save(add("wrong_extension", "k_really_png.jpg"), format="PNG")
     Image.new("RGB", (48, 40), (30, 60, 90)).save(add("webp", "l_plain.webp"))
@@ -78,16 +103,22 @@ def make_image_kinds(folder: Path) -> dict[str, Path]:
     add("bad_not_an_image", "o_notes.jpg").write_text("shopping list: milk, eggs\n")
     write_png_bomb_header(add("bad_bomb", "p_bomb.png"))
     add("bad_heic_garbage", "q_broken.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic")
+    write_jpeg_claiming(add("bad_jpeg_bomb", "r_claims_12000x13000.jpg"))
+    if hasattr(os, "mkfifo"):  # opening it for reading blocks until a writer comes: forever
+        os.mkfifo(add("bad_fifo", "s_named_pipe.jpg"))
     return files
 
 
-#: A phrase of the one-line reason for every broken kind.
+#: A phrase of the one-line reason for every broken kind (a kind a platform cannot make is absent).
 EXPECTED_ERRORS = {
     "bad_zero_bytes": "empty file",
     "bad_truncated": "truncated",
     "bad_not_an_image": "not an image",
     "bad_bomb": "decompression bomb",
-    "bad_heic_garbage": "",
+    # garbage after a HEIC brand: the plugin cannot read it, or the plugin is missing
+    "bad_heic_garbage": "not an image" if heif_available() else "persona-iaa[heif]",
+    "bad_jpeg_bomb": "12000x13000 pixels claimed by only",
+    **({"bad_fifo": "not a regular file (a FIFO"} if hasattr(os, "mkfifo") else {}),
 }
 
 

@@ -1,22 +1,25 @@
-"""The scoring engine: order, batch/worker invariance, exactness, streaming and crash isolation."""
+"""The scoring engine: order, batch/worker invariance, exactness, streaming, crash and stall isolation,
+and the process-wide torch state it borrows while scoring."""
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from .scoring_files import write_jpegs
 
 from persona_iaa import load_model
 from persona_iaa.data.images import open_image
 from persona_iaa.data.transforms import eval_transform
 from persona_iaa.errors import ConfigError
-from persona_iaa.inference import engine
+from persona_iaa.inference import decoding, engine, runners
 from persona_iaa.inference.engine import ScoringOptions
 from persona_iaa.models.pdmtl import IAAOutput
 from persona_iaa.training.checkpoint import load_trained_model
+
+from .scoring_files import EXPECTED_ERRORS, write_jpegs
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def test_results_do_not_depend_on_batch_size_workers_or_threads(trained_run, mix
     paths, errors, numbers = outputs(predictor.score(mixed_inputs, batch_size=1))
     assert torch.get_num_threads() == threads_before  # batches ran on one thread each, then it was restored
     assert paths == mixed_inputs
-    assert sum(e is not None for e in errors) == 5 and not np.isnan(numbers).all()
+    assert sum(e is not None for e in errors) == len(EXPECTED_ERRORS) and not np.isnan(numbers).all()
     for batch_size, workers, threads in [(4, 2, 2), (5, 1, 3), (64, 2, 1)]:
         other = load_model(trained_run, device="cpu", workers=workers, threads=threads, engine=engine_name)
         other_paths, other_errors, other_numbers = outputs(other.score(mixed_inputs, batch_size=batch_size))
@@ -66,13 +69,13 @@ def test_fp32_matches_a_plain_loop_and_bf16_stays_close(trained_run, mixed_input
 
 def test_fast_decode_asks_the_opener_for_draft_jpegs(trained_run, tmp_path, monkeypatch):
     sizes = []
-    real_read = engine.read_image
+    real_read = decoding.read_image
 
     def recording_read(item, draft_size=None):
         sizes.append(draft_size)
         return real_read(item, draft_size=draft_size)
 
-    monkeypatch.setattr(engine, "read_image", recording_read)
+    monkeypatch.setattr(decoding, "read_image", recording_read)
     path = tmp_path / "large.jpg"
     Image.new("RGB", (640, 480), (100, 150, 200)).save(path)
     exact = next(load_model(trained_run, device="cpu", workers=0).score([path]))
@@ -101,27 +104,30 @@ def test_the_engine_streams_with_a_bounded_window(trained_run, tmp_path):
             pulled.append(p)
             yield p
 
-    results = load_model(trained_run, device="cpu", workers=2, threads=1, batch_size=4).score(lazily())
+    predictor = load_model(trained_run, device="cpu", workers=2, threads=1, batch_size=4)
+    bound = predictor.engine.images_ahead()
+    assert bound < len(paths) // 2  # the engine's own promise, small enough to be worth checking
+    results = predictor.score(lazily())
     first = next(results)
     assert first.path == str(paths[0]) and first.ok
-    batches_held = (1 + 1) * 4  # one batch being scored, one queued
-    decode_window = (1 + 1) * 4 + 4 * 2
-    assert len(pulled) <= batches_held + decode_window  # not the whole input
-    assert [r.path for r in results] == [str(p) for p in paths[1:]]
+    assert len(pulled) <= 1 + bound  # not the whole input
+    for k, result in enumerate(results, start=1):
+        assert result.path == str(paths[k]) and len(pulled) <= k + 1 + bound
+    assert len(pulled) == len(paths)
 
 
 def test_a_file_that_kills_its_decoder_process_fails_alone(trained_run, tmp_path, monkeypatch):
     paths = [str(p) for p in write_jpegs(tmp_path, 10)]
     expected = {r.path: r.score for r in load_model(trained_run, device="cpu", workers=0).score(paths)}
     deadly = paths[4]
-    real_read = engine.read_image
+    real_read = decoding.read_image
 
     def crash_on_deadly(item, draft_size=None):
         if str(item) == deadly:
             os._exit(1)  # what a segfaulting decoder looks like to the parent
         return real_read(item, draft_size=draft_size)
 
-    monkeypatch.setattr(engine, "read_image", crash_on_deadly)  # inherited by the forked workers
+    monkeypatch.setattr(decoding, "read_image", crash_on_deadly)  # inherited by the forked workers
     results = list(load_model(trained_run, device="cpu", workers=2, batch_size=3).score(paths))
     assert [r.path for r in results] == paths
     failed = [r for r in results if not r.ok]
@@ -142,29 +148,33 @@ def test_bad_options_are_config_errors(options, message):
         ScoringOptions(**options)
 
 
-def test_auto_engine_runs_fp32_cpu_scoring_on_onnxruntime_and_everything_else_on_torch(trained_run, monkeypatch):
-    assert engine.onnx_runtime_installed()  # a core dependency
+def test_auto_engine_runs_fp32_cpu_scoring_on_onnxruntime_and_everything_else_on_torch(trained_run,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(runners, "onnx_runtime_installed", lambda: True)
     cpu = torch.device("cpu")
     assert ScoringOptions().resolved_engine(cpu) == "onnx"
     assert ScoringOptions(precision="bf16").resolved_engine(cpu) == "torch"
     assert ScoringOptions().resolved_engine(torch.device("cuda")) == "torch"
     assert ScoringOptions(engine="torch").resolved_engine(cpu) == "torch"
     predictor = load_model(trained_run, device="cpu", workers=0)
-    assert predictor.engine_name == "onnx" and not isinstance(predictor.engine.runner, engine.TorchRunner)
-    monkeypatch.setattr(engine, "onnx_runtime_installed", lambda: False)
-    assert load_model(trained_run, device="cpu", workers=0).engine_name == "torch"
+    assert predictor.engine_name == "onnx" and isinstance(predictor.engine.runner, runners.OnnxRunner)
+    monkeypatch.setattr(runners, "onnx_runtime_installed", lambda: False)
+    assert ScoringOptions().resolved_engine(cpu) == "torch"
+    predictor = load_model(trained_run, device="cpu", workers=0)
+    assert predictor.engine_name == "torch" and isinstance(predictor.engine.runner, runners.TorchRunner)
 
 
 def test_auto_engine_falls_back_to_torch_when_the_model_does_not_export(trained_run, tmp_path, monkeypatch):
     from persona_iaa.inference import export
 
     def unsupported(*args, **kwargs):
-        raise RuntimeError("Exporting the operator 'aten::fancy_op' to ONNX opset version 17 is not supported.\nmore")
+        raise RuntimeError("Exporting the operator 'aten::fancy_op' to ONNX opset version 17 "
+                           "is not supported.\nmore")
 
     monkeypatch.setattr(export, "onnx_bytes", unsupported)
     paths = write_jpegs(tmp_path, 3)
-    with pytest.warns(UserWarning, match="does not export to ONNX \\(Exporting the operator 'aten::fancy_op'.*\\); "
-                                         "scoring with PyTorch instead"):
+    with pytest.warns(UserWarning, match="does not export to ONNX \\(Exporting the operator "
+                                         "'aten::fancy_op'.*\\); scoring with PyTorch instead"):
         predictor = load_model(trained_run, device="cpu", workers=0)
     assert predictor.engine_name == "torch"
     reference = load_model(trained_run, device="cpu", workers=0, engine="torch")
@@ -174,7 +184,8 @@ def test_auto_engine_falls_back_to_torch_when_the_model_does_not_export(trained_
 
 
 class HardcodedBatch(torch.nn.Module):
-    """A model whose trace bakes in the batch size (``int(images.shape[0])``), as some third-party code does."""
+    """A model whose trace bakes in the batch size (``int(images.shape[0])``), as some third-party
+    code does."""
 
     def forward(self, images: torch.Tensor) -> IAAOutput:
         features = images.mean((2, 3)).reshape(int(images.shape[0]), -1)
@@ -203,4 +214,93 @@ def test_a_model_whose_trace_is_wrong_runs_eagerly_with_a_warning():
         runner = engine.TorchRunner(HardcodedBatch(), torch.device("cpu"), example=torch.randn(4, 3, 8, 8))
     assert runner.graph is None
     batch = torch.randn(3, 3, 8, 8)
-    np.testing.assert_allclose(runner_outputs(runner, batch)[:, 0], batch.mean((2, 3))[:, 0].numpy(), atol=1e-6)
+    expected = batch.mean((2, 3))[:, 0].numpy()
+    np.testing.assert_allclose(runner_outputs(runner, batch)[:, 0], expected, atol=1e-6)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_fifo_named_like_a_photo_becomes_an_error_row_instead_of_blocking(trained_run, tmp_path, workers):
+    paths = [str(p) for p in write_jpegs(tmp_path, 2)]
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    predictor = load_model(trained_run, device="cpu", workers=workers)
+    results = list(predictor.score([paths[0], str(fifo), paths[1]]))
+    assert [r.ok for r in results] == [True, False, True]
+    assert "not a regular file (a FIFO" in results[1].error
+
+
+def stall_on(path: str, real_read, *, block_alarm: bool = False):
+    """A read that blocks on a FIFO nobody writes to, like a file on a stalled mount; with ``block_alarm``
+    the worker's alarm cannot interrupt it either (an uninterruptible kernel wait)."""
+
+    def read(item, draft_size=None):
+        if str(item) == path:
+            if block_alarm:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            with open(path + ".fifo", "rb"):  # bypasses the opener's check on purpose
+                pass
+        return real_read(item, draft_size=draft_size)
+
+    return read
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("block_alarm", [False, True], ids=["alarm in the worker", "parent kills the pool"])
+def test_a_read_that_stalls_becomes_a_timeout_row_and_the_run_goes_on(trained_run, tmp_path, monkeypatch,
+                                                                      block_alarm):
+    paths = [str(p) for p in write_jpegs(tmp_path, 8)]
+    stalled = paths[2]
+    os.mkfifo(stalled + ".fifo")
+    expected = [r.score for r in load_model(trained_run, device="cpu", workers=0).score(paths)]
+    stalling = stall_on(stalled, decoding.read_image, block_alarm=block_alarm)
+    monkeypatch.setattr(decoding, "read_image", stalling)
+    predictor = load_model(trained_run, device="cpu", workers=2, batch_size=3, decode_timeout=0.5)
+    results = list(predictor.score(paths))
+    assert [r.path for r in results] == paths
+    assert [r.path for r in results if not r.ok] == [stalled]
+    assert "timed out after 0.5 s" in results[2].error
+    for result, score in zip(results, expected):
+        if result.ok:
+            assert result.score == pytest.approx(score, abs=1e-5)
+
+
+@pytest.fixture
+def three_torch_threads():
+    """A thread count no scoring setting uses, put back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("engine_name", ["torch", "onnx"])
+def test_torch_settings_are_declared_at_construction_and_restored_when_scoring_is_abandoned(
+        trained_run, tmp_path, engine_name, three_torch_threads):
+    paths = write_jpegs(tmp_path, 12)
+    threads, fusion = torch.get_num_threads(), torch.jit.onednn_fusion_enabled()
+    assert threads == three_torch_threads and not fusion  # fusion is off by default in torch
+    predictor = load_model(trained_run, device="cpu", workers=0, batch_size=2, engine=engine_name)
+    fused = engine_name == "torch"  # the fused CPU graph needs oneDNN fusion while it runs
+    declared = runners.TorchSettings(threads=1, onednn_fusion=True if fused else None)
+    assert predictor.engine.torch_settings == declared
+    # building the engine (tracing the fused graph included) left both as they were
+    assert (torch.get_num_threads(), torch.jit.onednn_fusion_enabled()) == (threads, fusion)
+    results = predictor.score(paths)
+    assert next(results).ok
+    assert torch.get_num_threads() == 1 and torch.jit.onednn_fusion_enabled() == fused  # while scoring
+    results.close()  # abandoned part-way
+    assert (torch.get_num_threads(), torch.jit.onednn_fusion_enabled()) == (threads, fusion)
+    list(predictor.score(paths[:3]))
+    assert (torch.get_num_threads(), torch.jit.onednn_fusion_enabled()) == (threads, fusion)
+
+
+def test_overlapping_scoring_runs_restore_the_state_from_before_the_first(three_torch_threads):
+    threads = torch.get_num_threads()
+    first, second = runners.TorchSettings(threads=1), runners.TorchSettings(threads=1, onednn_fusion=True)
+    with first.applied():
+        inner = second.applied()
+        inner.__enter__()
+    assert torch.get_num_threads() == threads and torch.jit.onednn_fusion_enabled()  # the second still runs
+    inner.__exit__(None, None, None)
+    assert torch.get_num_threads() == threads and not torch.jit.onednn_fusion_enabled()

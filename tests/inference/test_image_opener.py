@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
+import sys
+import types
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from .scoring_files import EXPECTED_ERRORS, RED
 
 from persona_iaa.data import images
 from persona_iaa.data.images import open_image, read_image
 from persona_iaa.errors import ImageError
+
+from .scoring_files import EXPECTED_ERRORS, RED
 
 
 def pixel(image: Image.Image, xy=(5, 5)) -> tuple[int, ...]:
@@ -107,8 +113,8 @@ def test_unexpected_decoder_exceptions_become_image_errors(image_kinds, monkeypa
         open_image(image_kinds["exif_rotated"])
 
 
-DECODABLE = ["jpeg", "cmyk", "gray16", "rgb16", "palette", "palette_transparent", "alpha", "grayscale", "animated",
-             "wrong_extension", "webp", "exif_rotated"]
+DECODABLE = ["jpeg", "cmyk", "gray16", "rgb16", "palette", "palette_transparent", "alpha", "grayscale",
+             "animated", "wrong_extension", "webp", "exif_rotated"]
 
 
 @pytest.mark.parametrize("kind", DECODABLE)
@@ -149,3 +155,66 @@ def test_read_image_keeps_the_pixel_limit_and_draft_decoding(image_kinds, tmp_pa
     Image.new("RGB", (800, 600), (90, 90, 90)).save(path)
     assert read_image(path).shape == (3, 600, 800)
     assert read_image(path, draft_size=100).shape[2] < 800
+
+
+@pytest.mark.parametrize("torchvision_io", [
+    types.ModuleType("torchvision.io"),  # a torchvision whose decoders were removed
+    None,  # no torchvision.io at all: importing it raises ImportError
+])
+def test_without_torchvision_jpeg_decoding_read_image_falls_back_to_pil(image_kinds, monkeypatch,
+                                                                        torchvision_io):
+    expected = np.asarray(open_image(image_kinds["exif_rotated"]))
+    monkeypatch.setitem(sys.modules, "torchvision.io", torchvision_io)
+    opened = []
+    real_open = images.open_image
+    monkeypatch.setattr(images, "open_image", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    tensor = read_image(image_kinds["exif_rotated"])
+    assert opened == [image_kinds["exif_rotated"]]  # decoded by PIL, not skipped or crashed
+    np.testing.assert_array_equal(tensor.permute(1, 2, 0).numpy(), expected)
+
+
+def test_sockets_devices_and_folders_are_refused_without_reading(tmp_path):
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "s.jpg"))
+        for reader in (open_image, read_image):
+            with pytest.raises(ImageError, match="not a regular file \\(a socket\\)"):
+                reader(tmp_path / "s.jpg")
+    with pytest.raises(ImageError, match="not a regular file \\(a character device\\)"):
+        read_image(os.devnull)  # reading /dev/zero instead would never end
+    with pytest.raises(ImageError, match="not a regular file \\(a folder\\)"):
+        read_image(tmp_path)
+
+
+def test_a_jpeg_claiming_far_more_pixels_than_its_bytes_hold_is_refused_on_every_path(image_kinds):
+    bomb = image_kinds["bad_jpeg_bomb"]
+    assert bomb.stat().st_size < 2000
+    for attempt in (lambda: read_image(bomb), lambda: read_image(bomb.read_bytes()),
+                    lambda: open_image(bomb, draft_size=224)):
+        with pytest.raises(ImageError, match="12000x13000 pixels claimed by only"):
+            attempt()
+    large = io.BytesIO()  # a real photo-sized JPEG of the flattest kind passes
+    Image.new("L", (2000, 1500), 128).save(large, "JPEG", optimize=True)
+    assert read_image(large.getvalue()).shape == (3, 1500, 2000)
+
+
+def test_only_the_decoders_known_notes_are_silenced(image_kinds, monkeypatch):
+    real = images._to_rgb
+
+    pillow_note = "Palette images with Transparency expressed in bytes should be converted to RGBA images"
+
+    def noisy(image):
+        warnings.warn(pillow_note)  # Pillow's words, but not from Pillow: not silenced
+        warnings.warn("a warning of ours", RuntimeWarning)
+        return real(image)
+
+    monkeypatch.setattr(images, "_to_rgb", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        open_image(image_kinds["palette_transparent"])
+    assert [str(w.message) for w in caught] == [pillow_note, "a warning of ours"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        monkeypatch.setattr(images, "_to_rgb", real)
+        open_image(image_kinds["palette_transparent"])  # Pillow's own note on this file
+        read_image(image_kinds["jpeg"])  # torchvision's deprecation of its decoder
+    assert caught == []

@@ -46,7 +46,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
                            precision=args.precision, engine=args.engine, fast_decode=args.fast_decode,
                            threads=args.threads)
-    paths = list(iter_image_paths(args.inputs))
+    skipped: list = []
+    paths = list(iter_image_paths(args.inputs, skipped))
     ranking = Ranking(args.sort) if args.sort else None
     writer = open_result_writer(args.output, resume=args.resume)
     failed = 0
@@ -73,4 +74,6 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(ranking.format(), file=sys.stdout if args.output else sys.stderr)
     if failed:
         print(f"{failed} image(s) could not be scored (see the error column)", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} folder(s) could not be read; their images were skipped", file=sys.stderr)
     return EXIT_PARTIAL if failed else EXIT_OK

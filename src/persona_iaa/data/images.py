@@ -1,17 +1,21 @@
 """The one safe image opener, used by training, preparation and scoring alike.
 
 Real photo collections hold CMYK and 16-bit files, palettes with transparency, animated GIFs, EXIF
-rotations, HEIC from phones, truncated downloads and the odd decompression bomb. Everything here ends
-as an upright 8-bit RGB image or an :class:`ImageError` with a one-line reason; no other exception
-escapes, so one bad file can never stop a run.
+rotations, HEIC from phones, truncated downloads and the odd decompression bomb; a folder may also hold
+a FIFO or a device named like a photo, which would block a reader forever. Everything here ends as an
+upright 8-bit RGB image or an :class:`ImageError` with a one-line reason; no other exception escapes,
+so one bad file can never stop a run. Every file is opened by :func:`open_file`, which refuses anything
+but a regular, non-empty file before reading a byte.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Optional, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,10 +28,20 @@ if TYPE_CHECKING:
 #: Images above this many pixels are refused (about 18k x 10k); Pillow's own default warns at 89M.
 MAX_PIXELS = 178_956_970
 #: ISO-BMFF major brands of HEIC/HEIF/AVIF files (bytes 8-12, after the ``ftyp`` box tag).
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"})
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif",
+                         b"avis"})
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".avif"})
 EXIF_ORIENTATION = 0x0112
 JPEG_MAGIC = b"\xff\xd8\xff"
+#: A Huffman-coded JPEG spends at least about 2 bits on every 8x8 block: a flat grey image with
+#: optimised tables holds some 255 pixels per byte. A header claiming 8x that is corrupt or hostile
+#: (a 1.5 KB file claiming 12000x13000 pixels), and decoders would fill the missing data with grey.
+JPEG_MAX_PIXELS_PER_BYTE = 2048
+#: Kinds of file that are not images whatever their name; reading some of them blocks forever.
+_NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"))
+_TORCHVISION_DEPRECATION = "The image decoding and encoding capabilities of TorchVision are deprecated"
 _HEIF_REGISTERED: Optional[bool] = None
 
 ImageInput = Union[str, os.PathLike, bytes, Image.Image]
@@ -47,6 +61,70 @@ def heif_available() -> bool:
         except ImportError:
             _HEIF_REGISTERED = False
     return _HEIF_REGISTERED
+
+
+@contextlib.contextmanager
+def _quiet_decoders() -> Iterator[None]:
+    """Silence what decoders say about a file that we handle or report ourselves, and nothing else.
+
+    Pillow's notes on a file's oddities (odd EXIF, palette transparency, a malformed MPO: all
+    ``UserWarning`` from its own modules), its size warning (our pixel limit refuses bombs with a reason),
+    and torchvision's deprecation of its image decoders (deprecated since 0.29; the way off is PIL,
+    which every file can take already, or TorchCodec).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.filterwarnings("ignore", message=_TORCHVISION_DEPRECATION, category=DeprecationWarning)
+        yield
+
+
+def _refuse_irregular(name: str, mode: int) -> None:
+    for is_kind, kind in _NOT_REGULAR:
+        if is_kind(mode):
+            raise ImageError(f"{name}: not a regular file ({kind})")
+    if not stat.S_ISREG(mode):
+        raise ImageError(f"{name}: not a regular file")
+
+
+def open_file(path: Union[str, os.PathLike]) -> BinaryIO:
+    """Open an image file for reading; refuse anything that is not a regular, non-empty file.
+
+    Why: opening or reading a FIFO, a socket or a device can block forever. ``stat`` answers without
+    opening; the file is then opened non-blocking and checked again, so a path swapped for a FIFO in
+    between cannot block either. Reads of the regular file that is returned block as usual.
+    """
+    name = str(path)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    try:
+        _refuse_irregular(name, os.stat(path).st_mode)
+        flags = os.O_RDONLY | nonblocking | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError(f"{name}: file not found") from None
+    except PermissionError:
+        raise ImageError(f"{name}: cannot read it (permission denied)") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot open ({exc.strerror or first_line(exc)})") from None
+    try:
+        info = os.fstat(fd)
+        _refuse_irregular(name, info.st_mode)
+        if info.st_size == 0:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+        if nonblocking:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_proportion(name: str, image_format: Optional[str], width: int, height: int, nbytes: Optional[int]
+                      ) -> None:
+    """Refuse a JPEG whose header claims far more pixels than its bytes can hold (see the constant)."""
+    if image_format == "JPEG" and nbytes is not None and width * height > JPEG_MAX_PIXELS_PER_BYTE * nbytes:
+        raise ImageError(f"{name}: refused, {width}x{height} pixels claimed by only {nbytes:,} bytes "
+                         "(a corrupt or forged JPEG header)")
 
 
 def _is_heif(header: bytes) -> bool:
@@ -82,11 +160,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def _decode(image: Image.Image, name: str, *, draft_size: Optional[int], max_pixels: int,
-            owned: bool) -> Image.Image:
-    """Frame 0, optional JPEG draft, pixel limit, EXIF orientation, RGB; an image not ``owned`` is copied."""
+            owned: bool, nbytes: Optional[int] = None) -> Image.Image:
+    """Frame 0, optional JPEG draft, pixel limit, EXIF orientation, RGB; an image not ``owned`` is copied.
+    ``nbytes``, the size of the encoded file, lets a JPEG header claiming an impossible size be refused."""
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageError(f"{name}: refused, {width}x{height} is more than {max_pixels:,} pixels (decompression bomb)")
+        raise ImageError(f"{name}: refused, {width}x{height} is more than {max_pixels:,} pixels "
+                         "(decompression bomb)")
+    _check_proportion(name, image.format, width, height, nbytes)
     if getattr(image, "is_animated", False):
         image.seek(0)
     if draft_size and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
@@ -116,25 +197,19 @@ def open_image(
             raise ImageError("<bytes>: empty upload (0 bytes)")
     else:
         name = str(source)
-        path = Path(source)
-        if not path.is_file():
-            raise ImageError(f"{name}: file not found")
-        if path.stat().st_size == 0:
-            raise ImageError(f"{name}: empty file (0 bytes)")
-    with warnings.catch_warnings():
-        # Pillow warns about odd EXIF, palettes and large images; a reason, if any, is raised below.
-        warnings.simplefilter("ignore")
+    with _quiet_decoders():  # a reason, if any, is raised below
         try:
             if isinstance(source, Image.Image):
                 return _decode(source, name, draft_size=draft_size, max_pixels=max_pixels, owned=False)
             if isinstance(source, bytes):
                 return _open_stream(io.BytesIO(source), name, "", draft_size, max_pixels)
-            with open(source, "rb") as stream:
+            with open_file(source) as stream:
                 return _open_stream(stream, name, Path(source).suffix.lower(), draft_size, max_pixels)
         except ImageError:
             raise
         except Image.DecompressionBombError:
-            raise ImageError(f"{name}: refused, more than {max_pixels:,} pixels (decompression bomb)") from None
+            raise ImageError(f"{name}: refused, more than {max_pixels:,} pixels (decompression bomb)"
+                             ) from None
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not an image, or a format Pillow cannot read") from None
         except MemoryError:
@@ -158,7 +233,7 @@ def read_image(source: ImageInput, *, draft_size: Optional[int] = None, max_pixe
     Plain JPEGs (most photos) decode with torchvision's libjpeg-turbo straight into a tensor: the same
     pixels as through PIL, about 1.3x faster, and laid out for torch's fast antialiased resize. Anything
     else, including every JPEG that decoder refuses, goes through :func:`open_image`, so odd files and
-    error messages are handled in one place.
+    error messages are handled in one place; so does every file where torchvision has no JPEG decoder.
     """
     from torchvision.transforms.functional import pil_to_tensor
 
@@ -169,29 +244,49 @@ def read_image(source: ImageInput, *, draft_size: Optional[int] = None, max_pixe
     return pil_to_tensor(open_image(source, draft_size=draft_size, max_pixels=max_pixels))
 
 
-def _read_plain_jpeg(source: Union[str, os.PathLike, bytes], max_pixels: int) -> Optional[torch.Tensor]:
-    """The fast path of :func:`read_image`; None whenever the careful path should decide."""
-    import torch
-    from torchvision.io import ImageReadMode, decode_jpeg
+def _torchvision_jpeg_decoder() -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+    """torchvision's libjpeg-turbo decoder to RGB, or None where this torchvision has none.
 
+    Its image decoders are deprecated since torchvision 0.29 and will be removed: PIL decodes then.
+    """
     try:
-        if isinstance(source, bytes):
-            data = source
-        else:
-            with open(source, "rb") as stream:
+        from torchvision.io import ImageReadMode, decode_jpeg
+    except Exception:  # ImportError, or an image extension that fails to load
+        return None
+    return lambda data: decode_jpeg(data, mode=ImageReadMode.RGB)
+
+
+def _read_plain_jpeg(source: Union[str, os.PathLike, bytes], max_pixels: int) -> Optional[torch.Tensor]:
+    """The fast path of :func:`read_image`; None whenever the careful path should decide.
+
+    A file that cannot be opened raises the :class:`ImageError` that :func:`open_image` would raise.
+    """
+    import torch
+
+    decode = _torchvision_jpeg_decoder()
+    if decode is None:
+        return None
+    if isinstance(source, bytes):
+        data = source
+    else:
+        with open_file(source) as stream:
+            try:
                 if stream.read(len(JPEG_MAGIC)) != JPEG_MAGIC:
                     return None  # other formats are read once, by open_image
                 data = JPEG_MAGIC + stream.read()
-        if not data.startswith(JPEG_MAGIC):
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as header:  # reads the markers only, not the pixels
-                plain = header.format == "JPEG" and header.mode in ("RGB", "L")
-                if not plain or header.width * header.height > max_pixels:
-                    return None
-                orientation = header.getexif().get(EXIF_ORIENTATION, 1)
-            pixels = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            except OSError:  # an I/O error: open_image tries again and says why
+                return None
+    if not data.startswith(JPEG_MAGIC):
+        return None
+    try:
+        with _quiet_decoders(), Image.open(io.BytesIO(data)) as header:  # reads the markers, not the pixels
+            plain = header.format == "JPEG" and header.mode in ("RGB", "L")
+            width, height = header.size
+            claimed = width * height
+            if not plain or claimed > max_pixels or claimed > JPEG_MAX_PIXELS_PER_BYTE * len(data):
+                return None  # open_image refuses the size with its reason
+            orientation = header.getexif().get(EXIF_ORIENTATION, 1)
+            pixels = decode(torch.frombuffer(bytearray(data), dtype=torch.uint8))
     except Exception:  # truncated, corrupt, unreadable: open_image says why in its own words
         return None
     if orientation not in _UPRIGHT:
@@ -205,11 +300,13 @@ def _read_plain_jpeg(source: Union[str, os.PathLike, bytes], max_pixels: int) ->
     return upright.contiguous().permute(2, 0, 1)
 
 
-def _open_stream(stream: BinaryIO, name: str, suffix: str, draft_size: Optional[int], max_pixels: int) -> Image.Image:
+def _open_stream(stream: BinaryIO, name: str, suffix: str, draft_size: Optional[int], max_pixels: int
+                 ) -> Image.Image:
     """Decode from a stream the caller closes (so a multi-frame file never keeps its handle open)."""
     header = stream.read(16)
+    nbytes = stream.seek(0, io.SEEK_END)
     stream.seek(0)
     if not heif_available() and (suffix in HEIF_EXTENSIONS or _is_heif(header)):
         raise ImageError(f"{name}: HEIC/AVIF needs the optional plugin: pip install 'persona-iaa[heif]'")
     image = Image.open(stream)
-    return _decode(image, name, draft_size=draft_size, max_pixels=max_pixels, owned=True)
+    return _decode(image, name, draft_size=draft_size, max_pixels=max_pixels, owned=True, nbytes=nbytes)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -24,13 +23,11 @@ from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
 from ..models.io import resolve_model_path, state_digest
-from .engine import Outputs, PlainOutputs
+from .runners import INPUT_NAME, OUTPUT_NAMES, OnnxRunner, Outputs, PlainOutputs, quiet_torchscript
 
 log = logging.getLogger(__name__)
 
 FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
-INPUT_NAME = "images"
-OUTPUT_NAMES: tuple[str, ...] = ("score", "aesthetic", "personality")
 METADATA_KEY = "persona_iaa"
 ONNX_OPSET = 17
 
@@ -64,8 +61,7 @@ def onnx_bytes(model: nn.Module, preprocessing: Preprocessing) -> bytes:
     except ImportError:
         raise ModelError("ONNX export needs the optional extra: pip install 'persona-iaa[export]'") from None
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+    with quiet_torchscript():
         torch.onnx.export(
             _cpu_fp32(model), (example_batch(preprocessing),), buffer, dynamo=False, opset_version=ONNX_OPSET,
             input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
@@ -78,10 +74,8 @@ def onnx_bytes(model: nn.Module, preprocessing: Preprocessing) -> bytes:
 
 
 def torchscript_module(model: nn.Module, preprocessing: Preprocessing) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit.trace announces its deprecation
-        with torch.no_grad():
-            return torch.jit.trace(_cpu_fp32(model), example_batch(preprocessing))
+    with quiet_torchscript(), torch.no_grad():
+        return torch.jit.trace(_cpu_fp32(model), example_batch(preprocessing))
 
 
 def export_model(model: nn.Module, preprocessing: Preprocessing, fmt: str, path: Union[str, Path]) -> Path:
@@ -95,8 +89,7 @@ def export_model(model: nn.Module, preprocessing: Preprocessing, fmt: str, path:
     else:
         module = torchscript_module(model, preprocessing)
         extra = {f"{METADATA_KEY}.json": export_metadata(model, preprocessing)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit.save announces its deprecation
+        with quiet_torchscript():
             atomic_write(path, lambda tmp: torch.jit.save(module, tmp, _extra_files=extra))
     return path
 
@@ -105,8 +98,7 @@ def exported_outputs(path: Union[str, Path], fmt: str, images: torch.Tensor) -> 
     """Run an exported file on a batch (onnxruntime for ONNX, torch.jit for TorchScript)."""
     if fmt == "onnx":
         return OnnxRunner(Path(path).read_bytes())(images)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_torchscript():
         module = torch.jit.load(str(path), map_location="cpu")
     with torch.inference_mode():
         return tuple(t.float().numpy() for t in module(images))  # type: ignore[return-value]
@@ -118,28 +110,6 @@ def max_difference(model: nn.Module, preprocessing: Preprocessing, path: Union[s
     with torch.inference_mode():
         expected = _cpu_fp32(model)(images)
     return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported_outputs(path, fmt, images)))
-
-
-class OnnxRunner:
-    """onnxruntime inference of an exported model (fp32; on CUDA when asked for and onnxruntime has it)."""
-
-    def __init__(self, model: Union[bytes, str, Path], device: Optional[torch.device] = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ModelError("--engine onnx needs the optional extra: pip install 'persona-iaa[export]'") from None
-        providers = ["CPUExecutionProvider"]
-        if device is not None and device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = 1  # the engine runs batches side by side, one thread each
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        source = model if isinstance(model, bytes) else str(model)
-        self.session = ort.InferenceSession(source, session_options, providers=providers)
-
-    def __call__(self, batch: torch.Tensor) -> Outputs:
-        feed = {INPUT_NAME: batch.to("cpu", torch.float32).contiguous().numpy()}
-        return tuple(self.session.run(list(OUTPUT_NAMES), feed))  # type: ignore[return-value]
 
 
 def exported_from(model: nn.Module, path: Union[str, Path]) -> bool:
@@ -186,7 +156,6 @@ def read_export_metadata(path: Union[str, Path]) -> dict[str, Any]:
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         return json.loads(props[METADATA_KEY])
     extra = {f"{METADATA_KEY}.json": ""}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_torchscript():
         torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     return json.loads(extra[f"{METADATA_KEY}.json"])

@@ -5,25 +5,24 @@ that ``persona-iaa score`` runs, so the Python API and the CLI give the same num
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
 import torch
 
 from ..data.transforms import Preprocessing
-from ..errors import first_line
 from ..runtime import resolve_device
 from ..models.io import load_trained_model
-from .engine import ImageLike, Runner, ScoreResult, ScoringEngine, ScoringOptions, TorchRunner
+from .engine import ImageLike, ScoreResult, ScoringEngine, ScoringOptions
+from .runners import Runner, build_runner
 
 __all__ = ["Predictor", "ScoreResult", "ImageLike"]
 
 
 class Predictor:
     """Scores paths, bytes or PIL images. Options are those of :class:`ScoringOptions`
-    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``);
-    ``engine_name`` says which engine ``auto`` chose (``torch`` or ``onnx``)."""
+    (``batch_size``, ``workers``, ``precision``, ``engine``, ``fast_decode``, ``threads``,
+    ``decode_timeout``); ``engine_name`` says which engine ``auto`` chose (``torch`` or ``onnx``)."""
 
     def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, device: torch.device,
                  meta: Optional[dict[str, Any]] = None, *, checkpoint: Optional[Path] = None, **options: Any):
@@ -42,21 +41,11 @@ class Predictor:
         return cls(model, pre, device_, meta, checkpoint=Path(path), **options)
 
     def _runner(self, checkpoint: Optional[Path]) -> Runner:
-        if self.engine_name == "onnx":
-            from .export import onnx_runner
-
-            try:
-                return onnx_runner(self.model, self.preprocessing, self.device, checkpoint)
-            except Exception as exc:
-                if self.options.engine != "auto":
-                    raise
-                warnings.warn(f"this model does not export to ONNX ({first_line(exc)}); scoring with PyTorch instead",
-                              stacklevel=3)
-                self.engine_name = "torch"
-        crop = self.preprocessing.crop_size
-        example = torch.randn(self.options.resolved_batch_size(self.device), 3, crop, crop,
-                              generator=torch.Generator().manual_seed(0))
-        return TorchRunner(self.model, self.device, self.options.precision, example)
+        self.engine_name, runner = build_runner(
+            self.model, self.preprocessing, self.device, engine=self.options.engine,
+            precision=self.options.precision, batch_size=self.options.resolved_batch_size(self.device),
+            checkpoint=checkpoint)
+        return runner
 
     @property
     def inter_task_weights(self) -> dict[str, float]:
