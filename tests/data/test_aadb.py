@@ -1,4 +1,5 @@
-"""aadb: nested label folders, the 11 attributes, train/test overlap, score-prefixed test names, AADBinfo.mat."""
+"""aadb: nested label folders, the 11 attributes, train/test overlap, score-prefixed test names,
+AADBinfo.mat."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,8 @@ def test_default_split_drops_overlap_and_resolves_prefixed_test_names(tmp_path):
     parts = aadb["parts"]
     splits = names_by_split(source)
     assert splits["test"] == set(parts["TestNew"])
-    assert splits["train"] == (set(parts["Train"]) | set(parts["Validation"])) - set(parts["TestNew"]) - {aadb["missing"]}
+    train = set(parts["Train"]) | set(parts["Validation"])
+    assert splits["train"] == train - set(parts["TestNew"]) - {aadb["missing"]}
     assert all("AADB_newtest/" in r.path and r.path.rsplit("/", 1)[1][:6].count(".") == 1
                for r in source.records if r.split == "test")
     reasons = source.skip_summary()
@@ -73,8 +75,9 @@ def cells(names: list[str]) -> np.ndarray:
 def test_official_aadbinfo_mat_as_label_source(tmp_path):
     train = [f"farm1_{i}_1900000{i}_abc_b.jpg" for i in range(6)]
     test = [f"farm2_{i}_2000000{i}_def_b.jpg" for i in range(3)]
-    savemat(tmp_path / "AADBinfo.mat", {"trainNameList": cells(train), "trainScore": np.linspace(0, 1, 6)[None],
-                                        "testNameList": cells(test), "testScore": np.array([[0.05, 0.5, 1.0]])})
+    savemat(tmp_path / "AADBinfo.mat", {
+        "trainNameList": cells(train), "trainScore": np.linspace(0, 1, 6)[None],
+        "testNameList": cells(test), "testScore": np.array([[0.05, 0.5, 1.0]])})
     for i, name in enumerate(train[1:] + test):
         save_photo(tmp_path / "datasetImages_warp256" / name, seed=i)
     source = load_source(f"aadb:{tmp_path}", "aesthetic")

@@ -9,10 +9,18 @@ from persona_iaa.cli import main
 from persona_iaa.data.registry import load_source
 from persona_iaa.errors import DataError
 
-from .miniatures import (save_photo, write_aadb, write_ava, write_flickr_aes, write_pa_iaa_personality, write_para,
-                         write_psychoflickr)
+from .miniatures import (
+    save_photo,
+    write_aadb,
+    write_ava,
+    write_flickr_aes,
+    write_pa_iaa_personality,
+    write_para,
+    write_psychoflickr,
+)
 
 BOM = b"\xef\xbb\xbf"
+AADB_LABELS = "imgListFiles_label/imgListFiles_label"
 
 
 def add_bom(path) -> None:
@@ -27,8 +35,8 @@ def as_compared(source) -> tuple:
 BOM_CASES = [
     ("ava", write_ava, "aesthetic", "AVA.txt"),
     ("ava", write_ava, "aesthetic", "aesthetics_image_lists/generic_test.jpgl"),
-    ("aadb", write_aadb, "aesthetic", "imgListFiles_label/imgListFiles_label/imgListValidationRegression_score.txt"),
-    ("aadb", write_aadb, "aesthetic", "imgListFiles_label/imgListFiles_label/imgListValidationRegression_Light.txt"),
+    ("aadb", write_aadb, "aesthetic", f"{AADB_LABELS}/imgListValidationRegression_score.txt"),
+    ("aadb", write_aadb, "aesthetic", f"{AADB_LABELS}/imgListValidationRegression_Light.txt"),
     ("flickr-aes", write_flickr_aes, "aesthetic", "FLICKR-AES_image_score.txt"),
     ("flickr-aes", write_flickr_aes, "aesthetic", "FLICKR-AES_image_labeled_by_each_worker.csv"),
     ("para", write_para, "personality", "annotation/PARA-UserInfo.csv"),
@@ -38,7 +46,8 @@ BOM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("fmt, writer, task, label_file", BOM_CASES, ids=[c[3].rsplit("/", 1)[-1] for c in BOM_CASES])
+@pytest.mark.parametrize("fmt, writer, task, label_file", BOM_CASES,
+                         ids=[c[3].rsplit("/", 1)[-1] for c in BOM_CASES])
 def test_a_byte_order_mark_changes_nothing(tmp_path, fmt, writer, task, label_file):
     writer(tmp_path)
     if label_file.endswith(".jpgl"):  # its first id is missing on disk: put one that is present first

@@ -1,4 +1,5 @@
-"""Every hint a data error gives works as written: each test copies the advice out of the message and applies it."""
+"""Every hint a data error gives works as written: each test copies the advice out of the message and
+applies it."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,8 @@ from persona_iaa.errors import DataError
 
 from .miniatures import save_photo, write_ava, write_flickr_aes, write_psychoflickr
 
-OPTION_HINT = re.compile(r"(data\.(\w+)_options\.\w+=\S+) \(train\) or -o (\S+) \(datasets inspect, prepare\)")
+OPTION_HINT = re.compile(r"(data\.(\w+)_options\.\w+=\S+) \(train\) "
+                         r"or -o (\S+) \(datasets inspect, prepare\)")
 
 
 def error_of(spec: str, task: str, options=None) -> str:
@@ -26,7 +28,8 @@ def error_of(spec: str, task: str, options=None) -> str:
 
 
 def apply_option_hint(message: str, spec: str, tmp_path, capsys) -> list:
-    """Apply the hint's config form as `train` reads it, and its -o form to `datasets inspect` and `prepare`."""
+    """Apply the hint's config form as `train` reads it, and its -o form to `datasets inspect` and
+    `prepare`."""
     match = OPTION_HINT.search(message)
     assert match, f"no option hint in: {message}"
     config_form, task, option_form = match.groups()
@@ -79,7 +82,7 @@ def test_trait_scale_hint_for_an_unknown_scale(tmp_path, capsys):
     message = error_of(spec, "personality")
     assert "trait_scale=1,5" in message
     records = apply_option_hint(message, spec, tmp_path, capsys)
-    assert [r.target for r in records][0] == pytest.approx([-1, -0.5, 0, 0.5, 1])
+    assert records[0].target == pytest.approx([-1, -0.5, 0, 0.5, 1])
 
 
 def test_trait_scale_hint_when_the_declared_scale_is_too_narrow(tmp_path, capsys):
