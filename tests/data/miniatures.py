@@ -35,6 +35,21 @@ def save_photo(path: Path, kind: str = "rgb", size: tuple[int, int] = (40, 30), 
     return path
 
 
+def photos(root: Path, n: int) -> list[str]:
+    """``n`` small photos ``0.jpg`` .. in ``root``; their names, for a label file beside them."""
+    for i in range(n):
+        save_photo(root / f"{i}.jpg", size=(12, 10), seed=i)
+    return [f"{i}.jpg" for i in range(n)]
+
+
+def write_csv(path: Path, header: list[str], rows) -> None:
+    """A comma-separated label file as ``csv.writer`` writes it."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 # -- AVA ---------------------------------------------------------------------------------------------
 def write_ava(root: Path, n: int = 40, seed: int = 0, nested: bool = False) -> dict:
     """AVA.txt + images/<id>.jpg + aesthetics_image_lists/generic_test.jpgl, with the release's gaps.

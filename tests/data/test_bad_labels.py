@@ -1,8 +1,6 @@
 """Label files as an unlucky user has them: a BOM, NaN cells, negative votes, stray cells, other encodings."""
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from persona_iaa.cli import main
@@ -10,9 +8,11 @@ from persona_iaa.data.registry import load_source
 from persona_iaa.errors import DataError
 
 from .miniatures import (
+    photos,
     save_photo,
     write_aadb,
     write_ava,
+    write_csv,
     write_flickr_aes,
     write_pa_iaa_personality,
     write_para,
@@ -83,19 +83,6 @@ def test_negative_votes_in_the_csv_variant_too(tmp_path):
     source = load_source(f"ava:{tmp_path}", "aesthetic")
     assert [r.path.rsplit("/", 1)[1] for r in source.records] == ["8.jpg"]
     assert source.skip_summary()["negative vote count"]["count"] == 1
-
-
-def write_csv(path, header, rows) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def photos(root, n):
-    for i in range(n):
-        save_photo(root / f"{i}.jpg", seed=i)
-    return [f"{i}.jpg" for i in range(n)]
 
 
 def test_nan_and_infinite_personality_labels_are_skipped_and_counted(tmp_path):

@@ -2,7 +2,6 @@
 applies it."""
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shlex
@@ -15,7 +14,7 @@ from persona_iaa.data.cache import prepare_cache
 from persona_iaa.data.registry import load_source, load_task_data
 from persona_iaa.errors import DataError
 
-from .miniatures import save_photo, write_ava, write_flickr_aes, write_psychoflickr
+from .miniatures import photos, write_ava, write_csv, write_flickr_aes, write_psychoflickr
 
 OPTION_HINT = re.compile(r"(data\.(\w+)_options\.\w+=\S+) \(train\) "
                          r"or -o (\S+) \(datasets inspect, prepare\)")
@@ -43,22 +42,9 @@ def apply_option_hint(message: str, spec: str, tmp_path, capsys) -> list:
     return data.source.records
 
 
-def photos(root, n: int) -> list[str]:
-    for i in range(n):
-        save_photo(root / f"{i}.jpg", size=(12, 10), seed=i)
-    return [f"{i}.jpg" for i in range(n)]
-
-
-def write_table(path, header, rows) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 def test_score_range_hint_of_a_csv(tmp_path, capsys):
     names = photos(tmp_path, 4)
-    write_table(tmp_path / "a.csv", ["path", "score"], zip(names, [2.5, 9.0, 5.5, 7.0]))
+    write_csv(tmp_path / "a.csv", ["path", "score"], zip(names, [2.5, 9.0, 5.5, 7.0]))
     spec = f"csv:{tmp_path / 'a.csv'}"
     message = error_of(spec, "aesthetic")
     assert "2.5..9" in message and "score_range=1,10" in message
@@ -76,7 +62,7 @@ def test_score_range_hint_of_flickr_aes(tmp_path, capsys):
 
 def test_trait_scale_hint_for_an_unknown_scale(tmp_path, capsys):
     names = photos(tmp_path, 3)
-    write_table(tmp_path / "p.csv", ["path", *"OCEAN"], [[names[0], 1, 2, 3, 4, 5], [names[1], 5, 4, 3, 2, 1],
+    write_csv(tmp_path / "p.csv", ["path", *"OCEAN"], [[names[0], 1, 2, 3, 4, 5], [names[1], 5, 4, 3, 2, 1],
                                                          [names[2], 3, 3, 3, 1.5, 4.5]])
     spec = f"csv:{tmp_path / 'p.csv'}"
     message = error_of(spec, "personality")
@@ -105,7 +91,7 @@ def test_traits_table_hint_when_there_are_several(tmp_path, capsys):
 
 def test_val_fraction_hint(tmp_path, capsys):
     names = photos(tmp_path, 12)
-    write_table(tmp_path / "a.csv", ["path", "score"], [[n, 0.5] for n in names])
+    write_csv(tmp_path / "a.csv", ["path", "score"], [[n, 0.5] for n in names])
     spec = f"csv:{tmp_path / 'a.csv'}"
     assert main(["datasets", "inspect", spec, "--val-fraction", "40"]) == 2
     message = capsys.readouterr().err
