@@ -9,7 +9,8 @@ from persona_iaa.errors import DataError
 
 
 def records(n, split=None, user=None):
-    return [Record(f"{split}-{user}-{i}.jpg", (0.5,), split, {"user": user} if user else None) for i in range(n)]
+    return [Record(f"{split}-{user}-{i}.jpg", (0.5,), split, {"user": user} if user else None)
+            for i in range(n)]
 
 
 def test_distribution_split_is_kept_and_validation_carved_from_train():
@@ -37,7 +38,8 @@ def test_one_users_images_never_straddle_splits():
     data = [r for user in range(30) for r in records(10, user=f"u{user}")]
     splits = split_records(data, val_fraction=0.1, test_fraction=0.2, seed=0)
     users = {s: {r.meta["user"] for r in part} for s, part in splits.items()}
-    assert not users["train"] & users["test"] and not users["train"] & users["val"] and not users["val"] & users["test"]
+    assert not users["train"] & users["test"] and not users["train"] & users["val"]
+    assert not users["val"] & users["test"]
     assert len(users["test"]) == 6 and len(users["val"]) == 3
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 
 def save_photo(path: Path, kind: str = "rgb", size: tuple[int, int] = (40, 30), seed: int = 0) -> Path:
-    """A small JPEG: ``rgb``, ``gray`` (mode L), ``cmyk``, ``rotated`` (EXIF orientation 6) or ``truncated``."""
+    """A small JPEG: ``rgb``, ``gray`` (mode L), ``cmyk``, ``rotated`` (EXIF orientation 6) or
+    ``truncated``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
@@ -32,6 +33,21 @@ def save_photo(path: Path, kind: str = "rgb", size: tuple[int, int] = (40, 30), 
     else:
         image.save(path, quality=90)
     return path
+
+
+def photos(root: Path, n: int) -> list[str]:
+    """``n`` small photos ``0.jpg`` .. in ``root``; their names, for a label file beside them."""
+    for i in range(n):
+        save_photo(root / f"{i}.jpg", size=(12, 10), seed=i)
+    return [f"{i}.jpg" for i in range(n)]
+
+
+def write_csv(path: Path, header: list[str], rows) -> None:
+    """A comma-separated label file as ``csv.writer`` writes it."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 # -- AVA ---------------------------------------------------------------------------------------------
@@ -172,7 +188,8 @@ def write_para(root: Path, n_images: int = 16, n_users: int = 6, giaa: bool = Tr
     rng = np.random.default_rng(4)
     annotation = root / "annotation"
     annotation.mkdir(parents=True)
-    users = {f"A{u:03d}ee{u % 10}": [int(v) for v in rng.integers(2, 11, 5)] for u in range(n_users)}  # E,A,N,O,C
+    # userId -> BFI-10 traits in the file's order: E, A, N, O, C
+    users = {f"A{u:03d}ee{u % 10}": [int(v) for v in rng.integers(2, 11, 5)] for u in range(n_users)}
     with (annotation / "PARA-UserInfo.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(PARA_USER_HEADER)
@@ -188,17 +205,20 @@ def write_para(root: Path, n_images: int = 16, n_users: int = 6, giaa: bool = Tr
             for user in raters:
                 score = 2.0 if position == 1 else float(rng.integers(2, 11)) / 2  # image 1: nobody likes it
                 ratings.setdefault(key, []).append((user, score))
-                writer.writerow([key[0], key[1], user, score, 3, 3, 3, 3, 3, 3, 1, "neutral", 0, 3, 3, "plant"])
+                writer.writerow([key[0], key[1], user, score, 3, 3, 3, 3, 3, 3, 1, "neutral", 0, 3, 3,
+                                 "plant"])
     giaa_rows = {"train": images[: n_images * 3 // 4], "test": images[n_images * 3 // 4:]}
     if giaa:
         for split, keys in giaa_rows.items():
             with (annotation / f"PARA-Giaa{split.capitalize()}.csv").open("w", newline="") as handle:
                 writer = csv.writer(handle)
-                writer.writerow(["imageName", "sessionId", "semantic", "aestheticScore_1.0", "aestheticScore_mean",
+                writer.writerow(["imageName", "sessionId", "semantic", "aestheticScore_1.0",
+                                 "aestheticScore_mean",
                                  "aestheticScore_std", "qualityScore_mean", "personality-E", "personality-O"])
                 for session, name in keys:
                     scores = [s for _, s in ratings[(session, name)]]
-                    writer.writerow([name, session, "plant", 0, np.mean(scores), np.std(scores), 3.1, 6.5, 7.2])
+                    writer.writerow([name, session, "plant", 0, np.mean(scores), np.std(scores),
+                                     3.1, 6.5, 7.2])
     missing = images[-1]
     for i, (session, name) in enumerate(images):
         if (session, name) != missing:
@@ -212,8 +232,10 @@ def write_flickr_aes(root: Path, n_images: int = 10) -> dict:
     rng = np.random.default_rng(5)
     names = [f"farm{1 + i % 3}_{100 + i}_{5000000 + i}_{i:04x}ab.jpg" for i in range(n_images)]
     workers = ["A10VDYXRLMTMG2", "A2XQ5N3Z4T0A1", "A3PQRS0W8ZK7C"]
-    ratings = {name: [(w, int(rng.integers(1, 6))) for w in workers[: 1 + i % 3]] for i, name in enumerate(names)}
-    lines = ["worker, imagePair, score"] + [f"{w}, {name}, {s}" for name, pairs in ratings.items() for w, s in pairs]
+    ratings = {name: [(w, int(rng.integers(1, 6))) for w in workers[: 1 + i % 3]]
+               for i, name in enumerate(names)}
+    lines = ["worker, imagePair, score"] + [f"{w}, {name}, {s}"
+                                            for name, pairs in ratings.items() for w, s in pairs]
     (root / "FLICKR-AES_image_labeled_by_each_worker.csv").parent.mkdir(parents=True, exist_ok=True)
     (root / "FLICKR-AES_image_labeled_by_each_worker.csv").write_text("\n".join(lines) + "\n")
     scores = {name: float(np.mean([s for _, s in pairs])) for name, pairs in ratings.items()}

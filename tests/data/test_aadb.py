@@ -1,15 +1,16 @@
-"""aadb: nested label folders, the 11 attributes, train/test overlap, score-prefixed test names, AADBinfo.mat."""
+"""aadb: nested label folders, the 11 attributes, train/test overlap, score-prefixed test names,
+AADBinfo.mat."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.io import savemat
 
-from persona_iaa.data.aadb import ATTRIBUTES, plain_name
+from persona_iaa.data.aadb import plain_name
 from persona_iaa.data.registry import load_source
 from persona_iaa.errors import DataError
 
-from .miniatures import save_photo, write_aadb
+from .miniatures import AADB_ATTRIBUTES, save_photo, write_aadb
 
 
 def names_by_split(source) -> dict[str, set[str]]:
@@ -25,7 +26,8 @@ def test_default_split_drops_overlap_and_resolves_prefixed_test_names(tmp_path):
     parts = aadb["parts"]
     splits = names_by_split(source)
     assert splits["test"] == set(parts["TestNew"])
-    assert splits["train"] == (set(parts["Train"]) | set(parts["Validation"])) - set(parts["TestNew"]) - {aadb["missing"]}
+    train = set(parts["Train"]) | set(parts["Validation"])
+    assert splits["train"] == train - set(parts["TestNew"]) - {aadb["missing"]}
     assert all("AADB_newtest/" in r.path and r.path.rsplit("/", 1)[1][:6].count(".") == 1
                for r in source.records if r.split == "test")
     reasons = source.skip_summary()
@@ -39,8 +41,9 @@ def test_default_split_drops_overlap_and_resolves_prefixed_test_names(tmp_path):
 def test_eleven_attributes_with_the_release_spelling(tmp_path):
     aadb = write_aadb(tmp_path)
     source = load_source(f"aadb:{tmp_path}", "aesthetic")
-    assert sorted(source.info["attributes"]) == sorted(ATTRIBUTES)
-    assert "BalacingElements" in ATTRIBUTES and len(ATTRIBUTES) == 11
+    # The miniature writes the release's 48 file names itself (misspelt BalacingElements included):
+    # every one of its eleven attribute lists must be read, under the release's name.
+    assert sorted(source.info["attributes"]) == sorted(AADB_ATTRIBUTES)
     for record in source.records:
         name = plain_name(record.path.rsplit("/", 1)[1])
         assert record.meta["attributes"] == pytest.approx(aadb["attributes"][name])
@@ -72,8 +75,9 @@ def cells(names: list[str]) -> np.ndarray:
 def test_official_aadbinfo_mat_as_label_source(tmp_path):
     train = [f"farm1_{i}_1900000{i}_abc_b.jpg" for i in range(6)]
     test = [f"farm2_{i}_2000000{i}_def_b.jpg" for i in range(3)]
-    savemat(tmp_path / "AADBinfo.mat", {"trainNameList": cells(train), "trainScore": np.linspace(0, 1, 6)[None],
-                                        "testNameList": cells(test), "testScore": np.array([[0.05, 0.5, 1.0]])})
+    savemat(tmp_path / "AADBinfo.mat", {
+        "trainNameList": cells(train), "trainScore": np.linspace(0, 1, 6)[None],
+        "testNameList": cells(test), "testScore": np.array([[0.05, 0.5, 1.0]])})
     for i, name in enumerate(train[1:] + test):
         save_photo(tmp_path / "datasetImages_warp256" / name, seed=i)
     source = load_source(f"aadb:{tmp_path}", "aesthetic")
@@ -88,7 +92,7 @@ def test_scores_outside_unit_range_and_broken_lines_are_clear_errors(tmp_path):
     score_file = aadb["labels"] / "imgListTrainRegression_score.txt"
     lines = score_file.read_text().splitlines()
     score_file.write_text("\n".join([lines[0].rsplit(" ", 1)[0] + " 3.5", *lines[1:]]) + "\n")
-    with pytest.raises(DataError, match="score 3.5; AADB scores lie in"):
+    with pytest.raises(DataError, match=r"outside the scale 0\.\.1 \(first: farm1_\S+ with 3\.5\)"):
         load_source(f"aadb:{tmp_path}", "aesthetic")
     score_file.write_text("\n".join(["lonely_name", *lines[1:]]) + "\n")
     with pytest.raises(DataError, match=r"imgListTrainRegression_score.txt:1: expected"):

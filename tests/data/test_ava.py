@@ -90,7 +90,8 @@ def test_inspect_reads_a_full_size_label_file(tmp_path, capsys):
     table = np.column_stack([np.arange(1, n + 1), ids, votes, np.zeros((n, 2), int), np.full(n, 1396)])
     np.savetxt(tmp_path / "AVA.txt", table, fmt="%d")
     (tmp_path / "aesthetics_image_lists").mkdir()
-    (tmp_path / "aesthetics_image_lists" / "generic_test.jpgl").write_text("\n".join(map(str, ids[::12])) + "\n")
+    test_list = tmp_path / "aesthetics_image_lists" / "generic_test.jpgl"
+    test_list.write_text("\n".join(map(str, ids[::12])) + "\n")
     present = ids[:60]
     for image_id in present:
         save_photo(tmp_path / "images" / f"{image_id}.jpg", size=(8, 8))

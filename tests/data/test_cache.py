@@ -1,4 +1,5 @@
-"""prepare: decode once into a cache (parallel, resumable, unreadable images reported) read back transparently."""
+"""prepare: decode once into a cache (parallel, resumable, unreadable images reported) read back
+transparently."""
 from __future__ import annotations
 
 import csv
@@ -33,7 +34,8 @@ def test_prepare_caches_every_readable_image_and_reports_the_rest(ava_root, tmp_
     root, ava, truncated = ava_root
     result = prepare_cache(f"ava:{root}", tmp_path / "cache", image_size=24, workers=0, shard_size=8)
     original = load_source(f"ava:{root}", "aesthetic")
-    assert [(s.path, s.reason.split(" (")[0]) for s in result.unreadable] == [(truncated, "truncated or corrupt file")]
+    unreadable = [(s.path, s.reason.split(" (")[0]) for s in result.unreadable]
+    assert unreadable == [(truncated, "truncated or corrupt file")]
     assert result.images == len(original.records) - 1 and result.tasks == {"aesthetic": result.images}
     with (tmp_path / "cache" / "unreadable.csv").open() as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [truncated]
@@ -46,7 +48,8 @@ def test_prepare_caches_every_readable_image_and_reports_the_rest(ava_root, tmp_
         assert image.mode == "RGB" and image.size == (24, 24)
     rotated = next(r.path for r in cached.records if r.path.endswith(f"{ava['ids'][11]}.jpg"))
     upright = np.asarray(open_image(rotated).resize((24, 24), Image.Resampling.BILINEAR), dtype=float)
-    assert np.abs(np.asarray(cached.open_image(rotated), dtype=float) - upright).mean() < 12  # JPEG noise only
+    stored = np.asarray(cached.open_image(rotated), dtype=float)
+    assert np.abs(stored - upright).mean() < 12  # JPEG noise only
 
 
 def test_cache_given_as_the_original_format_path_reads_the_same(ava_root, tmp_path):

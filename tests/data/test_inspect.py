@@ -43,7 +43,8 @@ def test_text_report_and_an_unavailable_task(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["-o", "colour=red"], "format 'aadb' has no option 'colour'; its options: test_list, images, labels"),
-    (["--val-fraction", "500"], "data.val_fraction=500 asks for 500 validation images but the training split has only"),
+    (["--val-fraction", "500"],
+     "data.val_fraction=500 asks for 500 validation images but the training split has only"),
 ])
 def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
     write_aadb(tmp_path)
@@ -62,5 +63,16 @@ def test_formats_lists_every_format_with_its_options(capsys):
 
 def test_no_usable_records_names_the_skip_reasons(tmp_path):
     (tmp_path / "AVA.txt").write_text("1 953619 0 1 5 17 38 36 15 6 5 1 1 22 1396\n")
-    with pytest.raises(DataError, match=r"no usable aesthetic records .* \(skipped 1: image file missing: 1\)"):
+    with pytest.raises(DataError,
+                       match=r"no usable aesthetic records .* \(skipped 1: image file missing: 1\)"):
         load_source(f"ava:{tmp_path}", "aesthetic")
+
+
+def test_a_format_name_cannot_be_registered_twice():
+    from persona_iaa.data.registry import FORMATS, available_formats, register_format
+
+    available_formats()  # the built-in formats are registered
+    before = FORMATS.get("csv")
+    with pytest.raises(ValueError, match="dataset format 'csv' is registered twice"):
+        register_format("csv")(lambda path, task: None)
+    assert FORMATS.get("csv") is before

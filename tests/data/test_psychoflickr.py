@@ -1,4 +1,5 @@
-"""psychoflickr: per-user folders + traits table (any column order, declared or detected scale), PA-IAA's table."""
+"""psychoflickr: per-user folders + traits table (any column order, declared or detected scale),
+PA-IAA's table."""
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,8 @@ def test_every_image_of_a_user_takes_the_users_bfi10_traits(tmp_path):
         assert record.target == pytest.approx(expected)
         assert record.path.startswith(str(tmp_path / record.meta["user"]))
     reasons = source.skip_summary()
-    assert reasons["user folder without traits in the table"]["examples"] == [str(tmp_path / "no_traits_user")]
+    no_traits = reasons["user folder without traits in the table"]
+    assert no_traits["examples"] == [str(tmp_path / "no_traits_user")]
     assert reasons["user in the traits table without an image folder"]["examples"] == ["no_folder_user"]
     assert reasons["user with blank or non-numeric traits"]["count"] == 1
 
@@ -66,6 +68,7 @@ def test_pa_iaa_table_without_trait_names_uses_trait_order(tmp_path):
     source = load_source(f"psychoflickr:{tmp_path}", "personality", {"trait_order": "NEOAC"})
     path, raw = next(iter(world["rows"].items()))
     n, e, o, a, c = raw
-    assert next(r for r in source.records if r.path == str(tmp_path / path)).target == pytest.approx([o, c, e, a, n])
+    record = next(r for r in source.records if r.path == str(tmp_path / path))
+    assert record.target == pytest.approx([o, c, e, a, n])
     with pytest.raises(DataError, match="not a permutation of OCEAN"):
         load_source(f"psychoflickr:{tmp_path}", "personality", {"trait_order": "OCEANX"})

@@ -27,7 +27,8 @@ def test_ava_with_psychoflickr_on_the_paper_configuration(tmp_path):
     write_psychoflickr(tmp_path / "psychoflickr")
     result = train("ava", f"ava:{tmp_path / 'ava'}", f"psychoflickr:{tmp_path / 'psychoflickr'}",
                    tmp_path / "run", "data.val_fraction=4")  # the config's 2,000-image slice, scaled down
-    assert result["data"]["aesthetic"] == {"train": 26, "val": 4, "test": 7}  # 40 rows - 2 missing - 1 corrupt
+    # 40 rows - 2 missing - 1 corrupt
+    assert result["data"]["aesthetic"] == {"train": 26, "val": 4, "test": 7}
     assert result["data"]["skipped"]["aesthetic"]["image file missing"]["count"] == 2
     assert result["test"]["n"] == 7 and set(result["inter_task_weights"]) == set("OCEAN")
 
@@ -39,7 +40,8 @@ def test_aadb_with_para_on_the_paper_configuration(tmp_path):
     result = train("aadb", f"aadb:{tmp_path / 'aadb'}", f"para:{tmp_path / 'para'}", tmp_path / "run",
                    "data.val_fraction=3", "data.personality_options.liked_threshold=3.5")
     assert result["data"]["aesthetic"]["test"] == 6
-    assert result["data"]["skipped"]["aesthetic"]["train image also in the test list (dropped from train)"]["count"] == 2
+    skipped = result["data"]["skipped"]["aesthetic"]
+    assert skipped["train image also in the test list (dropped from train)"]["count"] == 2
     assert sum(result["data"]["personality"].values()) > 0 and "personality" in result
 
 
@@ -48,7 +50,8 @@ def test_training_reads_a_prepared_cache_transparently(tmp_path):
     write_ava(tmp_path / "ava")
     write_psychoflickr(tmp_path / "psychoflickr")
     prepare_cache(f"ava:{tmp_path / 'ava'}", tmp_path / "ava-cache", image_size=32, workers=0)
-    prepare_cache(f"psychoflickr:{tmp_path / 'psychoflickr'}", tmp_path / "pf-cache", image_size=32, workers=0)
+    prepare_cache(f"psychoflickr:{tmp_path / 'psychoflickr'}", tmp_path / "pf-cache", image_size=32,
+                  workers=0)
     originals = train("ava", f"ava:{tmp_path / 'ava'}", f"psychoflickr:{tmp_path / 'psychoflickr'}",
                       tmp_path / "from-originals", "data.val_fraction=4")
     cached = train("ava", f"ava:{tmp_path / 'ava-cache'}", f"cache:{tmp_path / 'pf-cache'}",

@@ -20,8 +20,10 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip, locate_file
+from .parsing import LabelRows, ScoreScale
+from .records import DatasetSource, FileIndex, locate_file
 from .registry import register_format
+from .tables import read_lines
 
 LABEL_DIR = "imgListFiles_label"
 MAT_FILE = "AADBinfo.mat"
@@ -30,7 +32,8 @@ ATTRIBUTES = ("BalacingElements", "ColorHarmony", "Content", "DoF", "Light", "Mo
 #: File-name spellings of an attribute: the release's, then the corrected one some re-packaged copies use.
 ATTRIBUTE_FILE_NAMES = {name: (name,) for name in ATTRIBUTES} | {"BalacingElements": ("BalacingElements",
                                                                                       "BalancingElements")}
-IMAGE_DIRS = ("datasetImages_originalSize", "AADB_newtest_originalSize", "datasetImages_warp256", "AADB_newtest")
+IMAGE_DIRS = ("datasetImages_originalSize", "AADB_newtest_originalSize", "datasetImages_warp256",
+              "AADB_newtest")
 SCORE_PREFIX = re.compile(r"^\d\.\d{3}_")
 
 
@@ -42,11 +45,9 @@ def plain_name(name: str) -> str:
 def read_list_file(path: Path) -> list[tuple[str, float]]:
     """``<name> <float>`` per line; names may contain spaces, so split on the last space."""
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in read_lines(path):
         try:
-            name, value = line.strip().rsplit(maxsplit=1)
+            name, value = line.rsplit(maxsplit=1)
             entries.append((name, float(value)))
         except ValueError:
             raise DataError(f"{path}:{number}: expected '<image_name> <number>', got {line!r}") from None
@@ -82,9 +83,11 @@ def read_aadbinfo(path: Path) -> dict[str, list[tuple[str, float]]]:
             names = [str(np.ravel(cell)[0]) for cell in np.ravel(mat[f"{part}NameList"])]
             scores = np.ravel(mat[f"{part}Score"]).astype(float).tolist()
         except (KeyError, IndexError):
-            raise DataError(f"{path}: expected {part}NameList and {part}Score (the official AADBinfo.mat)") from None
+            raise DataError(f"{path}: expected {part}NameList and {part}Score "
+                            "(the official AADBinfo.mat)") from None
         if len(names) != len(scores):
-            raise DataError(f"{path}: {part}NameList has {len(names)} names but {part}Score {len(scores)} scores")
+            raise DataError(f"{path}: {part}NameList has {len(names)} names but {part}Score "
+                            f"{len(scores)} scores")
         parts[part] = list(zip(names, scores))
     return parts
 
@@ -110,56 +113,67 @@ def read_attributes(labels: Path, parts: tuple[str, ...]) -> dict[str, dict[str,
     return attributes
 
 
-@register_format("aadb", tasks=("aesthetic",), help="AADB release: imgListFiles_label/ lists or AADBinfo.mat + image folders")
-def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto",
-               labels: str = "auto") -> DatasetSource:
-    label_dir = find_label_dir(path)
-    mat_file = locate_file(path, "auto", (MAT_FILE, f"{LABEL_DIR}/{MAT_FILE}"), f"aadb:{path}")
+Entries = dict[str, list[tuple[str, float]]]  # split -> [(image name, score)]
+
+
+def read_lists(root: Path, label_dir: Optional[Path], test_list: str) -> tuple[Entries, dict, dict[str, Any]]:
+    """Train/test entries, attributes and info from the ``imgListFiles_label`` lists."""
+    if label_dir is None:
+        raise DataError(f"aadb:{root}: no {LABEL_DIR}/imgListTrainRegression_score.txt under {root}")
+    if test_list == "auto":
+        test_list = "TestNew" if list_file(label_dir, "TestNew") else "Test"
+    test_file = list_file(label_dir, test_list)
+    if test_file is None:
+        raise DataError(f"aadb:{root}: test list imgList{test_list}Regression_score.txt not found in "
+                        f"{label_dir}")
+    train_files = [f for f in (list_file(label_dir, "Train"), list_file(label_dir, "Validation")) if f]
+    entries = {"train": [entry for f in train_files for entry in read_list_file(f)],
+               "test": read_list_file(test_file)}
+    attributes = read_attributes(label_dir, ("Train", "Validation", test_list))
+    info = {"label_dir": str(label_dir), "test_list": test_list,
+            "attributes": sorted({a for values in attributes.values() for a in values})}
+    return entries, attributes, info
+
+
+def read_labels(root: Path, labels: str, test_list: str) -> tuple[Entries, dict, dict[str, Any]]:
+    """Entries, attributes and info from the lists or from ``AADBinfo.mat`` (``labels``: auto, lists, mat)."""
+    label_dir = find_label_dir(root)
     if labels == "auto":
         labels = "lists" if label_dir else "mat"
-    info: dict[str, Any] = {"labels": labels}
-    attributes: dict[str, dict[str, float]] = {}
     if labels == "lists":
-        if label_dir is None:
-            raise DataError(f"aadb:{path}: no {LABEL_DIR}/imgListTrainRegression_score.txt under {path}")
-        if test_list == "auto":
-            test_list = "TestNew" if list_file(label_dir, "TestNew") else "Test"
-        test_file = list_file(label_dir, test_list)
-        if test_file is None:
-            raise DataError(f"aadb:{path}: test list imgList{test_list}Regression_score.txt not found in {label_dir}")
-        train_files = [f for f in (list_file(label_dir, "Train"), list_file(label_dir, "Validation")) if f]
-        entries = {"train": [entry for f in train_files for entry in read_list_file(f)],
-                   "test": read_list_file(test_file)}
-        attributes = read_attributes(label_dir, ("Train", "Validation", test_list))
-        info.update(label_dir=str(label_dir), test_list=test_list,
-                    attributes=sorted({a for values in attributes.values() for a in values}))
-    elif labels == "mat":
-        if mat_file is None:
-            raise DataError(f"aadb:{path}: neither {LABEL_DIR}/ lists nor {MAT_FILE} found under {path}")
-        entries = read_aadbinfo(mat_file)
-        info.update(label_file=str(mat_file))
-    else:
+        entries, attributes, info = read_lists(root, label_dir, test_list)
+        return entries, attributes, {"labels": labels, **info}
+    if labels != "mat":
         raise DataError(f"aadb: labels must be auto, lists or mat, not {labels!r}")
+    mat_file = locate_file(root, "auto", (MAT_FILE, f"{LABEL_DIR}/{MAT_FILE}"), f"aadb:{root}")
+    if mat_file is None:
+        raise DataError(f"aadb:{root}: neither {LABEL_DIR}/ lists nor {MAT_FILE} found under {root}")
+    return read_aadbinfo(mat_file), {}, {"labels": labels, "label_file": str(mat_file)}
+
+
+@register_format("aadb", tasks=("aesthetic",),
+                 help="AADB release: imgListFiles_label/ lists or AADBinfo.mat + image folders")
+def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto",
+               labels: str = "auto") -> DatasetSource:
+    entries, attributes, info = read_labels(path, labels, test_list)
     folders = IMAGE_DIRS if images == "auto" else tuple(f.strip() for f in images.split(","))
     images_by_name = image_index(path, folders)
     info["image_dirs"] = [f for f in folders if (path / f).is_dir()]
     test_names = {plain_name(name) for name, _ in entries["test"]}
-    records: list[Record] = []
-    skipped: list[Skip] = []
+    rows = LabelRows(f"aadb:{path}", task)
     for split in ("train", "test"):
         seen: set[str] = set()
         for name, score in entries[split]:
             key = plain_name(name)
-            if not 0.0 <= score <= 1.0:
-                raise DataError(f"aadb:{path}: {name} has score {score:g}; AADB scores lie in [0, 1]")
             if key in seen:
-                skipped.append(Skip(name, "duplicate entry in the label lists"))
+                rows.skip(name, "duplicate entry in the label lists")
             elif split == "train" and key in test_names:
-                skipped.append(Skip(name, "train image also in the test list (dropped from train)"))
-            elif key not in images_by_name:
-                skipped.append(Skip(name, "image file missing"))
+                rows.skip(name, "train image also in the test list (dropped from train)")
             else:
-                meta = {"attributes": attributes[key]} if key in attributes else None
-                records.append(Record(images_by_name[key], (score,), split, meta))
+                # A name no image folder holds is reported by its name (a path would name one folder of
+                # several).
+                rows.add(images_by_name.get(key, name), (score,), split,
+                         {"attributes": attributes[key]} if key in attributes else None,
+                         exists=key in images_by_name)
             seen.add(key)
-    return DatasetSource(spec=f"aadb:{path}", task=task, records=records, skipped=skipped, info=info)
+    return rows.source(scores=ScoreScale(0.0, 1.0), info=info)

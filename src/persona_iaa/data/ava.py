@@ -7,7 +7,8 @@ tag ids, challenge id), or the CSV that some mirrors ship (``path,score,score 1.
 
 Standard split (RAPID, DMA-Net, NIMA, PA-IAA): test = ids of ``aesthetics_image_lists/generic_test.jpgl``
 present in the labels and on disk, train = every other id; validation is carved from train by the
-registry. Ids missing on disk and publicly known corrupt ids are skipped and reported, never a crash.
+registry. Ids missing on disk, publicly known corrupt ids and rows with a negative vote count are skipped
+and reported, never a crash.
 """
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip, locate_file, resolve_image
+from .parsing import LabelRows, ScoreScale
+from .records import DatasetSource, locate_file, resolve_image
 from .registry import register_format
-from .tables import column, open_table
+from .tables import ENCODING, column, not_utf8, open_table, read_lines
 
 LABEL_FILES = ("AVA.txt", "AVA_dataset/AVA.txt", "AVA.csv", "AVA_dataset/AVA.csv")
 IMAGE_DIRS = ("images", "AVA_dataset/images", "image")
 LIST_DIR = "aesthetics_image_lists"
 SCORES = np.arange(1, 11, dtype=np.float64)
+#: The target is the mean vote / 10 (the convention of the AVA literature), so the raw scale is 0..10.
+TARGET_SCALE = ScoreScale(0.0, 10.0)
 
 #: Ids reported unreadable by public loaders: lizhaoliu-Lec/ImageAestheticAssessmentPyTorch
 #: (CORRUPTED_IMAGE_IDS) and a second public loader's list (the last seven).
@@ -36,7 +40,8 @@ KNOWN_CORRUPT_IDS: frozenset[str] = frozenset(
     "2113 2878 770406 2761 3101 3937".split()
 )
 
-#: CSV vote-count headers: ``score 1`` .. ``score 10`` (also ``score1``, ``score_1``, ``vote_1``, ``count_rating_1``).
+#: CSV vote-count headers: ``score 1`` .. ``score 10`` (also ``score1``, ``score_1``, ``vote_1``,
+#: ``count_rating_1``).
 VOTE_HEADER = re.compile(r"^(?:score|vote|votes|count|count_rating|rating)[ _]?(\d{1,2})$", re.IGNORECASE)
 
 
@@ -52,7 +57,9 @@ def find_label_file(root: Path, labels: str) -> Path:
 def read_ava_txt(path: Path) -> tuple[list[str], np.ndarray]:
     """Image ids and the (n, 10) vote counts of ``AVA.txt`` (columns 3..12; a common bug takes 9)."""
     try:
-        table = np.loadtxt(path, dtype=np.int64, ndmin=2)
+        table = np.loadtxt(path, dtype=np.int64, ndmin=2, encoding=ENCODING)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
     except ValueError as exc:
         raise DataError(f"{path}: not AVA.txt's rows of 15 integers ({str(exc).splitlines()[0]})") from None
     if table.size == 0:
@@ -70,22 +77,25 @@ def read_ava_csv(path: Path) -> tuple[list[str], Optional[np.ndarray], np.ndarra
         vote_cols = {int(m.group(1)): i for i, h in enumerate(header) if (m := VOTE_HEADER.match(h))}
         if vote_cols and sorted(vote_cols) != list(range(1, 11)):
             raise DataError(f"{path}: vote columns must be score 1 .. score 10, found {sorted(vote_cols)}")
-        score_col = column(header, ("score", "mean", "mos"), path, required=not vote_cols)
-        wanted = [vote_cols[k] for k in range(1, 11)] if vote_cols else [score_col]
+        wanted = ([vote_cols[k] for k in range(1, 11)] if vote_cols
+                  else [column(header, ("score", "mean", "mos"), path)])
         refs, values = [], []
         for line, cells in rows:
             try:
                 values.append([float(cells[i]) for i in wanted])
             except (ValueError, IndexError):
-                raise DataError(f"{path}:{line}: expected numeric votes or score, got {','.join(cells)!r}") from None
+                raise DataError(f"{path}:{line}: expected numeric votes or score, "
+                                f"got {','.join(cells)!r}") from None
             refs.append(cells[ref_col])
     table = np.asarray(values, dtype=np.float64).reshape(-1, len(wanted))
     if vote_cols:
         votes = table.astype(np.int64) if np.array_equal(table, np.round(table)) else table
         return refs, votes, vote_mean_std(votes)[0]
     means = table[:, 0]
-    if means.size and (means.min() < 1 or means.max() > 10):
-        raise DataError(f"{path}: score must be AVA's mean vote in 1..10 (saw {means.min():g}..{means.max():g})")
+    finite = means[np.isfinite(means)]  # NaN means are skipped as such later
+    if finite.size and (finite.min() < 1 or finite.max() > 10):
+        raise DataError(f"{path}: score must be AVA's mean vote in 1..10 "
+                        f"(saw {finite.min():g}..{finite.max():g})")
     return refs, None, means
 
 
@@ -100,7 +110,7 @@ def vote_mean_std(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def read_id_list(path: Path) -> set[str]:
     """A ``.jpgl`` list: one image id per line."""
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    return {line for _, line in read_lines(path)}
 
 
 def find_test_list(label_file: Path, root: Path, test_list: str) -> Optional[Path]:
@@ -139,45 +149,54 @@ def image_path(ref: str, base: str, image_dir: str) -> str:
     return os.path.join(base, ref)
 
 
-@register_format("ava", tasks=("aesthetic",), help="AVA: AVA.txt (or a mirror's CSV) + images/<id>.jpg, standard split")
+def read_labels(label_file: Path) -> tuple[list[str], list, list, list, list, list]:
+    """Per row of either label file: reference, vote counts (None for a mean-only CSV), mean, std,
+    total votes, and whether a vote count is negative."""
+    if label_file.suffix.lower() == ".csv":
+        refs, votes, means = read_ava_csv(label_file)
+    else:
+        refs, votes = read_ava_txt(label_file)
+    if votes is None:
+        none = [None] * len(refs)
+        return refs, none, means.tolist(), none, [1] * len(refs), [False] * len(refs)
+    mean, std, total = (values.tolist() for values in vote_mean_std(votes))
+    return refs, votes.tolist(), mean, std, total, np.any(votes < 0, axis=1).tolist()
+
+
+@register_format("ava", tasks=("aesthetic",),
+                 help="AVA: AVA.txt (or a mirror's CSV) + images/<id>.jpg, standard split")
 def parse_ava(path: Path, task: str, labels: str = "auto", images: str = "auto", test_list: str = "auto",
               skip_known_corrupt: Union[bool, str] = True) -> DatasetSource:
     label_file = find_label_file(path, labels)
     base = path if path.is_dir() else label_file.parent
-    if label_file.suffix.lower() == ".csv":
-        refs, votes, mean = read_ava_csv(label_file)
-    else:
-        refs, votes = read_ava_txt(label_file)
-    if votes is not None:
-        mean, std, total = (values.tolist() for values in vote_mean_std(votes))
-        vote_rows: list = votes.tolist()
-    else:
-        mean, std, total, vote_rows = mean.tolist(), [None] * len(refs), [1] * len(refs), [None] * len(refs)
+    refs, vote_rows, mean, std, total, negative = read_labels(label_file)
     image_dir = find_image_dir(base, images)
     test_file = find_test_list(label_file, base, test_list)
     test_ids = read_id_list(test_file) if test_file else set()
-    corrupt = KNOWN_CORRUPT_IDS if str(skip_known_corrupt).lower() not in ("false", "0", "no") else frozenset()
-    files = FileIndex()
-    records: list[Record] = []
-    skipped: list[Skip] = []
+    keep_corrupt = str(skip_known_corrupt).lower() in ("false", "0", "no")
+    corrupt = frozenset() if keep_corrupt else KNOWN_CORRUPT_IDS
+    rows = LabelRows(f"ava:{path}", task)
     seen: set[str] = set()
-    for ref, row_votes, row_mean, row_std, row_total in zip(refs, vote_rows, mean, std, total):
+    for row, (ref, row_mean, row_total, row_negative) in enumerate(zip(refs, mean, total, negative)):
         image = image_path(ref, str(base), str(image_dir))
         image_id = ref if ref.isdigit() else os.path.splitext(os.path.basename(ref))[0]
         if image_id in seen:
-            skipped.append(Skip(image, "duplicate id in the label file"))
+            rows.skip(image, "duplicate id in the label file")
         elif image_id in corrupt:
-            skipped.append(Skip(image, "known corrupt image (public list)"))
+            rows.skip(image, "known corrupt image (public list)")
+        elif row_negative:
+            rows.skip(image, "negative vote count")
         elif row_total <= 0:
-            skipped.append(Skip(image, "no votes"))
-        elif not files.exists(image):
-            skipped.append(Skip(image, "image file missing"))
+            rows.skip(image, "no votes")
         else:
             split = ("test" if image_id in test_ids else "train") if test_file else None
-            meta = {"votes": tuple(row_votes), "std": row_std} if row_votes is not None else None
-            records.append(Record(image, (row_mean / 10,), split, meta))
+            rows.add(image, row_mean, split, row)
         seen.add(image_id)
     info = {"label_file": str(label_file), "rows": len(refs), "image_dir": str(image_dir),
             "test_list": str(test_file) if test_file else None, "test_list_ids": len(test_ids),
             "test_list_ids_not_in_labels": len(test_ids - seen)}
-    return DatasetSource(spec=f"ava:{path}", task=task, records=records, skipped=skipped, info=info)
+
+    def vote_meta(row: int) -> Optional[dict]:  # built for kept records only (AVA.txt has 255k rows)
+        return {"votes": tuple(vote_rows[row]), "std": std[row]} if vote_rows[row] is not None else None
+
+    return rows.source(scores=TARGET_SCALE, info=info, make_meta=vote_meta)

@@ -1,4 +1,5 @@
-"""The prepared cache: every image decoded once and stored at the training size, read instead of the originals.
+"""The prepared cache: every image decoded once and stored at the training size, read instead of the
+originals.
 
 ``persona-iaa prepare FORMAT:PATH --output CACHE`` decodes each image with :func:`open_image` (EXIF
 orientation, RGB), resizes it to ``image_size`` x ``image_size`` the way the training transform does
@@ -26,10 +27,11 @@ import itertools
 import json
 import mmap
 import os
+import shlex
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from PIL import Image
 
@@ -87,7 +89,8 @@ class PrepareResult:
 
 def encode_image(path: str, image_size: int, quality: int) -> bytes:
     """Decode once (JPEG draft decoding at the target size), resize as training does, re-encode."""
-    image = open_image(path, draft_size=image_size).resize((image_size, image_size), Image.Resampling.BILINEAR)
+    image = open_image(path, draft_size=image_size)
+    image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
@@ -112,9 +115,14 @@ def write_shard(job: ShardJob) -> int:
         except ImageError as exc:
             unreadable.append((path, short_reason(exc, path)))
     lengths = [len(chunk) for chunk in chunks]
-    atomic_write(job.data_file, lambda tmp: Path(tmp).write_bytes(b"".join(chunks)))
-    write_json(job.index_file, {"paths": paths, "offsets": list(itertools.accumulate(lengths, initial=0))[:-1],
-                                "lengths": lengths, "unreadable": unreadable})
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(b"".join(chunks))
+
+    atomic_write(job.data_file, write)
+    offsets = list(itertools.accumulate(lengths, initial=0))[:-1]
+    write_json(job.index_file,
+               {"paths": paths, "offsets": offsets, "lengths": lengths, "unreadable": unreadable})
     return len(job.paths)
 
 
@@ -134,8 +142,10 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 def _dump_compact(path: Path, data: Any) -> None:
 
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, separators=(",", ":"), allow_nan=False),
-                                                       encoding="utf-8"))
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(json.dumps(data, separators=(",", ":"), allow_nan=False), encoding="utf-8")
+
+    atomic_write(path, write)
 
 
 def _settings(spec: str, options: Mapping[str, Any], image_size: int, quality: int, shard_size: int) -> dict:
@@ -161,12 +171,13 @@ def _start(output: Path, settings: dict[str, Any]) -> None:
                             "choose another --output or delete it")
     elif output.exists() and any(output.iterdir()):
         raise DataError(f"{output} exists and is not a prepared cache; choose an empty or new folder")
-    write_json(manifest_file, {"format": CACHE_FORMAT, "version": CACHE_VERSION, "complete": False, **settings})
+    write_json(manifest_file,
+               {"format": CACHE_FORMAT, "version": CACHE_VERSION, "complete": False, **settings})
 
 
-def prepare_cache(spec: str, output: Path, *, options: Optional[Mapping[str, Any]] = None, image_size: int = 256,
-                  quality: int = 90, workers: Optional[int] = None, shard_size: int = 256,
-                  progress: Optional[bool] = None) -> PrepareResult:
+def prepare_cache(spec: str, output: Path, *, options: Optional[Mapping[str, Any]] = None,
+                  image_size: int = 256, quality: int = 90, workers: Optional[int] = None,
+                  shard_size: int = 256, progress: Optional[bool] = None) -> PrepareResult:
     """Decode every image of ``spec`` once into a cache under ``output`` (see the module docstring).
 
     ``workers``: processes (None = every CPU core, 0 = this process). ``progress`` None shows the bar
@@ -206,22 +217,9 @@ def prepare_cache(spec: str, output: Path, *, options: Optional[Mapping[str, Any
             stale.unlink()
     todo = [job for job in jobs if not job.done()]
     reused = len(paths) - sum(len(job.paths) for job in todo)
-    workers = (os.cpu_count() or 1) if workers is None else workers
     with tqdm(total=len(paths), initial=reused, unit="img", desc=f"prepare {output.name}", smoothing=0.1,
               disable=None if progress is None else not progress) as bar:
-        if workers == 0 or len(todo) <= 1:
-            for job in todo:
-                bar.update(write_shard(job))
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-                futures = [pool.submit(write_shard, job) for job in todo]
-                try:
-                    for future in as_completed(futures):
-                        bar.update(future.result())
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+        _write_shards(todo, (os.cpu_count() or 1) if workers is None else workers, bar.update)
     unreadable, tasks = _finish(output, jobs, sources)
     write_json(output / PREPARED_CACHE_MANIFEST, {
         "format": CACHE_FORMAT, "version": CACHE_VERSION, "complete": True, **settings,
@@ -231,7 +229,25 @@ def prepare_cache(spec: str, output: Path, *, options: Optional[Mapping[str, Any
                          time.perf_counter() - started, unavailable)
 
 
-def _finish(output: Path, jobs: list[ShardJob], sources: dict[str, DatasetSource]) -> tuple[list[Skip], dict[str, int]]:
+def _write_shards(todo: list[ShardJob], workers: int, done: Callable[[int], Any]) -> None:
+    """Write the shards in ``workers`` processes (0: this one), calling ``done(images)`` as each finishes."""
+    if workers == 0 or len(todo) <= 1:
+        for job in todo:
+            done(write_shard(job))
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        futures = [pool.submit(write_shard, job) for job in todo]
+        try:
+            for future in as_completed(futures):
+                done(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _finish(output: Path, jobs: list[ShardJob],
+            sources: dict[str, DatasetSource]) -> tuple[list[Skip], dict[str, int]]:
     """Merge the shard indexes into images.json, write the record files and unreadable.csv.
 
     Returns the unreadable images and the number of records kept per task.
@@ -286,7 +302,7 @@ class CachedImages:
         return {"root": self.root}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["root"])
+        CachedImages.__init__(self, state["root"])
 
     def _locate(self, path: str) -> tuple[int, int, int]:
         if self._rows is None:
@@ -317,22 +333,36 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+def prepare_command(manifest: Mapping[str, Any], output: Path) -> str:
+    """The ``persona-iaa prepare`` command line that resumes a cache: its source, settings and options,
+    since a rerun with other settings is refused."""
+    argv = ["persona-iaa", "prepare", manifest["source_spec"], "--output", str(output),
+            "--image-size", str(manifest["image_size"]), "--quality", str(manifest["quality"]),
+            "--shard-size", str(manifest["shard_size"])]
+    for key, value in manifest["options"].items():
+        argv += ["-o", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+    return shlex.join(argv)
+
+
 @register_format("cache", help="a prepared cache (persona-iaa prepare); also read as FORMAT:CACHE")
 def parse_cache(path: Path, task: str, **options: Any) -> DatasetSource:
     manifest = read_manifest(path)
     source_spec = manifest["source_spec"]
     if not manifest.get("complete"):
-        raise DataError(f"{path}: unfinished cache; run `persona-iaa prepare {source_spec} --output {path}` "
-                        "again to finish it")
-    if options and {k: str(v) for k, v in options.items()} != {k: str(v) for k, v in manifest["options"].items()}:
+        raise DataError(f"{path}: unfinished cache; run `{prepare_command(manifest, path)}` again to "
+                        "finish it")
+    as_text = {k: str(v) for k, v in options.items()}
+    if options and as_text != {k: str(v) for k, v in manifest["options"].items()}:
         raise DataError(f"{path} was prepared with options {manifest['options'] or 'none'}, not {options}; "
                         "prepare it again with the options you need")
     if task not in manifest["tasks"]:
-        raise DataError(f"{path} holds {' and '.join(manifest['tasks'])} labels of {source_spec}, not {task} labels")
+        raise DataError(f"{path} holds {' and '.join(manifest['tasks'])} labels of {source_spec}, "
+                        f"not {task} labels")
     data = json.loads((path / f"records-{task}.json").read_text(encoding="utf-8"))
-    records = [Record(p, tuple(t), s, _frozen(m)) for p, t, s, m in zip(data["paths"], data["targets"], data["splits"],
-                                                               data["meta"])]
+    records = [Record(p, tuple(t), s, _frozen(m))
+               for p, t, s, m in zip(data["paths"], data["targets"], data["splits"], data["meta"])]
     info = {"source_format": manifest["source"]["format"], "prepared_from": source_spec,
             "image_size": manifest["image_size"], **data["info"]}
     return DatasetSource(spec=f"cache:{path}", task=task, records=records,
-                         skipped=[Skip(p, r) for p, r in data["skipped"]], open_image=CachedImages(path), info=info)
+                         skipped=[Skip(p, r) for p, r in data["skipped"]], open_image=CachedImages(path),
+                         info=info)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 from ..errors import DataError
-from .csv import normalise_scores, parse_score_range
-from .records import DatasetSource, FileIndex, Record, Skip, resolve_image
+from .parsing import LabelRows, ScoreScale
+from .records import DatasetSource, resolve_image
 from .registry import register_format
-from .tables import number, open_table, require_columns
+from .tables import number, open_table, read_lines, require_columns
 
 SCORE_FILE = "FLICKR-AES_image_score.txt"
 WORKER_FILE = "FLICKR-AES_image_labeled_by_each_worker.csv"
@@ -24,10 +24,8 @@ IMAGE_DIRS = ("40K", "images", ".")
 
 def read_image_scores(path: Path) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_number, line in read_lines(path):
         parts = line.split()
-        if not parts:
-            continue
         if len(parts) != 2:
             raise DataError(f"{path}:{line_number}: expected '<image> <score>', got {line!r}")
         scores[parts[0]] = number(parts[1], path, line_number)
@@ -57,21 +55,13 @@ def parse_flickr_aes(path: Path, task: str, score_range: Union[str, Sequence[flo
         raw = {image: sum(s for _, s in pairs) / len(pairs) for image, pairs in ratings.items()}
     else:
         raise DataError(f"flickr-aes:{path}: neither {SCORE_FILE} nor {WORKER_FILE} found")
-    names = sorted(raw)
-    scores = normalise_scores([raw[n] for n in names], parse_score_range(score_range), f"flickr-aes:{path}")
     image_dir = resolve_image(path, images) if images != "auto" else next(
         (path / d for d in IMAGE_DIRS if (path / d).is_dir()), path)
-    files = FileIndex()
-    records: list[Record] = []
-    skipped: list[Skip] = []
-    for name, score in zip(names, scores):
-        image = image_dir / name
-        if not files.exists(image):
-            skipped.append(Skip(str(image), "image file missing"))
-            continue
-        meta = {"ratings": tuple(ratings[name])} if name in ratings else None
-        records.append(Record(str(image), (score,), None, meta))
+    rows = LabelRows(f"flickr-aes:{path}", task)
+    for name in sorted(raw):
+        rows.add(str(image_dir / name), raw[name], None,
+                 {"ratings": tuple(ratings[name])} if name in ratings else None)
     info: dict[str, Any] = {"image_dir": str(image_dir), "score_file": score_file.is_file(),
                             "workers": len({w for pairs in ratings.values() for w, _ in pairs}),
                             "ratings": sum(len(pairs) for pairs in ratings.values())}
-    return DatasetSource(spec=f"flickr-aes:{path}", task=task, records=records, skipped=skipped, info=info)
+    return rows.source(scores=ScoreScale.declared(score_range), info=info)

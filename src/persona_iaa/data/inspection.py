@@ -12,7 +12,7 @@ import numpy as np
 
 from ..constants import TRAITS
 from ..errors import DataError
-from .records import AESTHETIC, SPLITS, Record
+from .records import AESTHETIC, SPLITS, Record, TaskUnavailable
 from .registry import format_tasks, load_task_data, parse_spec
 
 #: The paper's binary criterion on the normalised aesthetic score (AVA: mean vote above 5).
@@ -32,7 +32,8 @@ def split_statistics(records: list[Record], task: str) -> dict[str, Any]:
     targets = np.asarray([r.target for r in records], dtype=np.float64)
     if task == AESTHETIC:
         scores = targets[:, 0]
-        summary["score"] = {**_stats(scores), "share_above_threshold": float(np.mean(scores > SCORE_THRESHOLD))}
+        summary["score"] = {**_stats(scores),
+                            "share_above_threshold": float(np.mean(scores > SCORE_THRESHOLD))}
     else:
         summary["traits"] = {trait: _stats(targets[:, i]) for i, trait in enumerate(TRAITS)}
     return summary
@@ -61,7 +62,8 @@ def inspect_dataset(spec: str, options: Optional[Mapping[str, Any]] = None, *, v
             "info": source.info,
         }
     if len(errors) == len(report["tasks"]):
-        raise errors[0]
+        # A file that only holds the other task's labels is not the problem to report: its own one is.
+        raise next((e for e in errors if not isinstance(e, TaskUnavailable)), errors[0])
     return report
 
 
@@ -87,11 +89,13 @@ def format_report(report: dict[str, Any]) -> str:
                     f"{s['mean']:>9.4f}{s['std']:>8.4f}{s['min']:>8.3f}{s['max']:>8.3f}"
                     f"{_percent(s['share_above_threshold']):>9}" if s else ""))
         else:
-            lines.append(f"  {'split':<6}{'images':>10}  " + "  ".join(f"{t + ' mean/std':>13}" for t in TRAITS))
+            lines.append(f"  {'split':<6}{'images':>10}  "
+                         + "  ".join(f"{t + ' mean/std':>13}" for t in TRAITS))
             for split, stats in entry["splits"].items():
                 traits = stats.get("traits")
-                lines.append(f"  {split:<6}{stats['n']:>10,}  " + ("  ".join(
-                    f"{traits[t]['mean']:>+6.3f}/{traits[t]['std']:<6.3f}" for t in TRAITS) if traits else ""))
+                cells = "  ".join(f"{traits[t]['mean']:>+6.3f}/{traits[t]['std']:<6.3f}"
+                                  for t in TRAITS) if traits else ""
+                lines.append(f"  {split:<6}{stats['n']:>10,}  " + cells)
         for reason, detail in entry["skipped"]["reasons"].items():
             lines.append(f"  skipped {detail['count']:,}: {reason}  (e.g. {', '.join(detail['examples'])})")
         lines.append("")

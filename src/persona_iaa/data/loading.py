@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from itertools import islice
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union, cast
 
 import torch
 from PIL import Image
@@ -48,7 +48,8 @@ class RecordDataset(Dataset):
         if seed is None:
             tensor = self.transform(image)
         else:
-            with torch.random.fork_rng(devices=[]):  # torchvision's random transforms draw from torch's CPU RNG
+            # torchvision's random transforms draw from torch's CPU RNG
+            with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 tensor = self.transform(image)
         return tensor, torch.tensor(record.target, dtype=torch.float32), index
@@ -72,7 +73,9 @@ class EpochSampler(DistributedSampler):
     """
 
     def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1, stream: int = 0):
-        super().__init__(range(size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        # The sampler only needs the dataset's length: a range stands in for it.
+        super().__init__(cast(Dataset, range(size)), num_replicas=world_size, rank=rank, shuffle=True,
+                         seed=seed)
         self.stream = stream
         self.skip = 0
 
@@ -97,7 +100,8 @@ class StreamSampler(Sampler):
     communication, and the W ranks together read the same global stream as one process.
     """
 
-    def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1, start: int = 0, stream: int = 1):
+    def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1, start: int = 0,
+                 stream: int = 1):
         self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
         self.start, self.stream = start, stream
 
@@ -106,7 +110,8 @@ class StreamSampler(Sampler):
         return torch.randperm(self.size, generator=generator).tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        position, cached = self.start + self.rank, (-1, [])
+        position = self.start + self.rank
+        cached: tuple[int, list[int]] = (-1, [])
         while True:
             pass_index, offset = divmod(position, self.size)
             if cached[0] != pass_index:

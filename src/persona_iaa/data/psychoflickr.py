@@ -1,4 +1,5 @@
-"""``psychoflickr:ROOT`` — PsychoFlickr (Cristani et al., MM 2013): favourite images of users with known traits.
+"""``psychoflickr:ROOT`` — PsychoFlickr (Cristani et al., MM 2013): favourite images of users with known
+traits.
 
 Two label layouts are read:
 
@@ -18,14 +19,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from ..constants import IMAGE_EXTENSIONS, TRAITS
 from ..errors import DataError
-from .records import DatasetSource, FileIndex, Record, Skip, locate_file, resolve_image
+from .options import option_hint
+from .parsing import LabelRows
+from .records import PERSONALITY, DatasetSource, FileIndex, locate_file, resolve_image
 from .registry import register_format
 from .tables import column, open_table, read_table
-from .traits import detect_trait_scale, normalise_traits, trait_columns
+from .traits import trait_columns
 
 IMAGE_TABLES = ("Personality.csv", "data/Personality.csv")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -50,10 +51,12 @@ def find_traits_table(root: Path, traits: str) -> Path:
     if len(user_tables) == 1:
         return user_tables[0]
     if user_tables:
-        raise DataError(f"psychoflickr:{root}: several traits tables ({', '.join(p.name for p in user_tables)}); "
-                        "choose one with the option traits=FILE")
+        names = ", ".join(p.name for p in user_tables)
+        raise DataError(f"psychoflickr:{root}: several traits tables ({names}); "
+                        f"choose one: {option_hint(PERSONALITY, 'traits', user_tables[0].name)}")
     raise DataError(f"psychoflickr:{root}: no traits table found: expected Personality.csv or a CSV with a "
-                    "user column and O,C,E,A,N columns (option traits=FILE)")
+                    "user column and O,C,E,A,N columns; name it: "
+                    + option_hint(PERSONALITY, "traits", "FILE"))
 
 
 def trait_cells(header: list[str], trait_order: str, first: int, path: Path) -> list[int]:
@@ -91,55 +94,61 @@ def list_images(folder: Path) -> list[str]:
                   if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS)
 
 
+Rows = list[tuple[int, list[str]]]
+
+
+def read_user_folders(root: Path, table: Path, header: list[str], rows: Rows, labels: LabelRows,
+                      trait_order: str, images: str) -> str:
+    """Per-user folders: every image of a user labelled with that user's traits from the table."""
+    user_col = column(header, USER_COLUMNS, table)
+    columns = trait_cells(header, trait_order, 1, table)
+    user_traits = {cells[user_col]: parse_trait_values(cells, columns) for _, cells in rows}
+    image_root = user_image_root(root, set(user_traits), images)
+    if not image_root.is_dir():
+        raise DataError(f"psychoflickr:{root}: image folder {image_root} not found")
+    folders = {e.name: Path(e.path) for e in os.scandir(image_root)
+               if e.is_dir() and not e.name.startswith(".")}
+    for user in sorted(set(folders) | set(user_traits)):
+        values = user_traits.get(user)
+        if user not in folders:
+            labels.skip(user, "user in the traits table without an image folder")
+        elif user not in user_traits:
+            labels.skip(str(folders[user]), "user folder without traits in the table")
+        elif values is None:
+            labels.skip(str(folders[user]), "user with blank or non-numeric traits")
+        elif not (user_images := list_images(folders[user])):
+            labels.skip(str(folders[user]), "user folder without images")
+        else:
+            for image in user_images:
+                labels.add(image, values, None, {"user": user}, exists=True)
+    return "user folders"
+
+
+def read_image_table(root: Path, table: Path, header: list[str], rows: Rows, labels: LabelRows,
+                     trait_order: str) -> str:
+    """PA-IAA's ``Personality.csv``: one image path (relative to ROOT) and its five traits per row."""
+    columns = trait_cells(header, trait_order, 1, table)
+    for _, cells in rows:
+        image = str(resolve_image(root, cells[0]))
+        values = parse_trait_values(cells, columns)
+        if values is None:
+            labels.skip(image, "blank or non-numeric traits")
+        else:
+            labels.add(image, values)
+    return "image table"
+
+
 @register_format("psychoflickr", tasks=("personality",),
                  help="PsychoFlickr: per-user image folders + traits table, or PA-IAA's Personality.csv")
 def parse_psychoflickr(path: Path, task: str, traits: str = "auto", trait_scale: str = "auto",
                        trait_order: str = "OCEAN", images: str = "auto") -> DatasetSource:
     table = find_traits_table(path, traits)
     header, rows = read_table(table)
-    skipped: list[Skip] = []
-    kept: list[tuple[str, list[float], Optional[str]]] = []  # (image path, raw traits, user)
+    labels = LabelRows(f"psychoflickr:{path}", task)
     if is_user_table(header):
-        user_col = column(header, USER_COLUMNS, table)
-        columns = trait_cells(header, trait_order, 1, table)
-        user_traits: dict[str, Optional[list[float]]] = {}
-        for _, cells in rows:
-            user_traits[cells[user_col]] = parse_trait_values(cells, columns)
-        image_root = user_image_root(path, set(user_traits), images)
-        if not image_root.is_dir():
-            raise DataError(f"psychoflickr:{path}: image folder {image_root} not found")
-        folders = {e.name: Path(e.path) for e in os.scandir(image_root) if e.is_dir() and not e.name.startswith(".")}
-        for user in sorted(set(folders) | set(user_traits)):
-            if user not in folders:
-                skipped.append(Skip(user, "user in the traits table without an image folder"))
-            elif user not in user_traits:
-                skipped.append(Skip(str(folders[user]), "user folder without traits in the table"))
-            elif user_traits[user] is None:
-                skipped.append(Skip(str(folders[user]), "user with blank or non-numeric traits"))
-            elif not (user_images := list_images(folders[user])):
-                skipped.append(Skip(str(folders[user]), "user folder without images"))
-            else:
-                kept += [(image, user_traits[user], user) for image in user_images]
-        layout = "user folders"
+        layout = read_user_folders(path, table, header, rows, labels, trait_order, images)
     else:
-        columns = trait_cells(header, trait_order, 1, table)
-        files = FileIndex()
-        for _, cells in rows:
-            image = str(resolve_image(path, cells[0]))
-            values = parse_trait_values(cells, columns)
-            if values is None:
-                skipped.append(Skip(image, "blank or non-numeric traits"))
-            elif not files.exists(image):
-                skipped.append(Skip(image, "image file missing"))
-            else:
-                kept.append((image, values, None))
-        layout = "image table"
-    if not kept:
-        return DatasetSource(spec=f"psychoflickr:{path}", task=task, records=[], skipped=skipped)
-    raw = [values for _, values, _ in kept]
-    scale = detect_trait_scale(np.asarray(raw)) if trait_scale == "auto" else trait_scale
-    normalised = normalise_traits(raw, scale)
-    records = [Record(image, tuple(map(float, row)), None, {"user": user} if user else None)
-               for (image, _, user), row in zip(kept, normalised)]
-    info = {"traits_table": str(table), "layout": layout, "trait_scale": scale, "users": len({u for _, _, u in kept if u})}
-    return DatasetSource(spec=f"psychoflickr:{path}", task=task, records=records, skipped=skipped, info=info)
+        layout = read_image_table(path, table, header, rows, labels, trait_order)
+    source = labels.source(traits=trait_scale, info={"traits_table": str(table), "layout": layout})
+    source.info["users"] = len({r.meta["user"] for r in source.records if r.meta})
+    return source

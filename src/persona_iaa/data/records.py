@@ -17,6 +17,11 @@ PERSONALITY = "personality"
 TASKS: tuple[str, ...] = (AESTHETIC, PERSONALITY)
 
 
+class TaskUnavailable(DataError):
+    """The files hold no labels of the task asked for (a personality CSV asked for scores): the format
+    reads the other task, so a report of both tasks shows the other task's own problem first."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Record:
     """One labelled image.

@@ -9,29 +9,39 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import random
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import DataError
-from .records import SPLITS, TASKS, DatasetSource, Record
+from ..registry import Registry
+from .records import SPLITS, TASKS, DatasetSource, Record, TaskUnavailable
 
 FormatParser = Callable[..., DatasetSource]
+logger = logging.getLogger(__name__)
 
 
-class _Format:
-    def __init__(self, name: str, parser: FormatParser, tasks: tuple[str, ...], help: str):
-        self.name, self.parser, self.tasks, self.help = name, parser, tasks, help
+@dataclasses.dataclass(frozen=True)
+class DatasetFormat:
+    """A registered ``FORMAT:`` prefix: its parser, the tasks it labels and its one-line help."""
+
+    name: str
+    parser: FormatParser
+    tasks: tuple[str, ...]
+    help: str
 
 
-_FORMATS: dict[str, _Format] = {}
+#: Every dataset format by its prefix (``ava``, ``csv``...); a second format under a taken name is refused.
+FORMATS: Registry[DatasetFormat] = Registry("dataset format")
 
 
 def register_format(name: str, *, tasks: tuple[str, ...] = TASKS, help: str = "") -> Callable:
     """Decorator: ``@register_format("aadb", tasks=("aesthetic",))`` over ``parse(path, task, **options)``."""
 
     def decorate(parser: FormatParser) -> FormatParser:
-        _FORMATS[name] = _Format(name, parser, tasks, help or (parser.__doc__ or "").strip().split("\n")[0])
+        first_line = (parser.__doc__ or "").strip().split("\n")[0]
+        FORMATS.add(name, DatasetFormat(name, parser, tasks, help or first_line))
         return parser
 
     return decorate
@@ -39,11 +49,18 @@ def register_format(name: str, *, tasks: tuple[str, ...] = TASKS, help: str = ""
 
 def available_formats() -> dict[str, str]:
     _import_builtin_formats()
-    return {name: fmt.help for name, fmt in sorted(_FORMATS.items())}
+    return {name: FORMATS.get(name).help for name in sorted(FORMATS)}
+
+
+def get_format(name: str) -> DatasetFormat:
+    """The registered format ``name``; an unknown one is a :class:`DataError` listing the formats."""
+    _import_builtin_formats()
+    return FORMATS.get(name, DataError)
 
 
 #: Modules under persona_iaa.data that register formats when imported.
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("csv", "ava", "aadb", "psychoflickr", "para", "flickr_aes", "cache")
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("csv", "ava", "aadb", "psychoflickr", "para", "flickr_aes",
+                                           "cache")
 
 #: The file that marks a prepared cache (see :mod:`persona_iaa.data.cache`). A cache given as the PATH of
 #: the format it was prepared from (``ava:/fast/ava256``) is read as ``cache:``, so training needs no change.
@@ -64,29 +81,26 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     if not sep or not path:
         if spec.lower().endswith(".csv"):
             return "csv", Path(spec)
-        raise DataError(
-            f"dataset argument {spec!r} is not FORMAT:PATH; formats: {', '.join(sorted(_FORMATS))}"
-        )
-    if name not in _FORMATS:
-        raise DataError(f"unknown dataset format {name!r} in {spec!r}; formats: {', '.join(sorted(_FORMATS))}")
+        raise DataError(f"dataset argument {spec!r} is not FORMAT:PATH; "
+                        f"formats: {', '.join(sorted(FORMATS))}")
+    get_format(name)
     return name, Path(path).expanduser()
 
 
 def format_tasks(name: str) -> tuple[str, ...]:
     """The tasks (aesthetic, personality) a registered format provides labels for."""
-    _import_builtin_formats()
-    return _FORMATS[name].tasks
+    return get_format(name).tasks
 
 
 def format_options(name: str) -> dict[str, Any]:
     """A format's options and their defaults (the keyword arguments of its parser)."""
-    _import_builtin_formats()
-    parameters = list(inspect.signature(_FORMATS[name].parser).parameters.values())[2:]
-    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+    parameters = list(inspect.signature(get_format(name).parser).parameters.values())[2:]
+    return {p.name: p.default for p in parameters
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
 
 
 def _check_options(name: str, options: Mapping[str, Any]) -> None:
-    parameters = inspect.signature(_FORMATS[name].parser).parameters.values()
+    parameters = inspect.signature(get_format(name).parser).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return
     known = format_options(name)
@@ -103,15 +117,17 @@ def load_source(spec: str, task: str, options: Optional[Mapping[str, Any]] = Non
     if name != "cache" and (path / PREPARED_CACHE_MANIFEST).is_file():
         source = load_source(f"cache:{path}", task, options)
         if source.info["source_format"] != name:
-            raise DataError(f"{spec}: {path} is a prepared cache of {source.info['source_format']}: data, not {name}:")
+            raise DataError(f"{spec}: {path} is a prepared cache of {source.info['source_format']}: data, "
+                            f"not {name}:")
         return source
-    fmt = _FORMATS[name]
+    fmt = get_format(name)
     if task not in fmt.tasks:
-        raise DataError(f"format {name!r} provides {' and '.join(fmt.tasks)} labels, not {task} labels")
+        raise TaskUnavailable(f"format {name!r} provides {' and '.join(fmt.tasks)} labels, not {task} labels")
     if not path.exists():
         raise DataError(f"{spec}: {path} does not exist")
     _check_options(name, options)
     source = fmt.parser(path, task, **options)
+    logger.debug("%s: %d %s records, %d skipped", spec, len(source.records), task, len(source.skipped))
     if not source.records:
         reasons = "; ".join(f"{r}: {d['count']:,}" for r, d in source.skip_summary().items())
         raise DataError(f"{spec}: no usable {task} records found under {path}"
@@ -164,7 +180,8 @@ def split_records(
             raise DataError(f"{record.path}: unknown split {record.split!r} (expected train, val or test)")
     rng = random.Random(seed)
     if not explicit["test"] and not explicit["val"] and not explicit["train"]:
-        n_test = max(1, round(len(unassigned) * test_fraction)) if len(unassigned) > 2 and test_fraction > 0 else 0
+        carve = len(unassigned) > 2 and test_fraction > 0
+        n_test = max(1, round(len(unassigned) * test_fraction)) if carve else 0
         explicit["test"], unassigned = _carve(unassigned, n_test, rng)
     explicit["train"] += unassigned
     if not explicit["val"] and val_fraction > 0 and len(explicit["train"]) > 2:
@@ -172,7 +189,8 @@ def split_records(
         n_val = int(val_fraction) if val_fraction >= 1 else max(1, round(len(train) * val_fraction))
         if n_val >= len(train):
             raise DataError(f"data.val_fraction={val_fraction:g} asks for {n_val} validation images but the "
-                            f"training split has only {len(train)}; lower data.val_fraction")
+                            f"training split has only {len(train)}; lower data.val_fraction, e.g. "
+                            "data.val_fraction=0.1 (train) or --val-fraction 0.1 (datasets inspect)")
         explicit["val"], explicit["train"] = _carve(train, n_val, rng)
     return explicit
 

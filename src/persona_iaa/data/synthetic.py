@@ -61,7 +61,8 @@ def render(p: dict[str, float], size: int, rng: np.random.Generator) -> Image.Im
         return value * (1 - sat + sat * rgb)
 
     horizon = rng.uniform(0.45, 0.7)
-    image = np.where((yy < horizon)[..., None], colour(hue_sky, 0.9)[None, None], colour(hue_ground, 0.6)[None, None])
+    sky, ground = colour(hue_sky, 0.9)[None, None], colour(hue_ground, 0.6)[None, None]
+    image = np.where((yy < horizon)[..., None], sky, ground)
     image = image * (0.9 + 0.1 * yy[..., None])
     if p["composition"] > 0.5:  # a rule-of-thirds point
         cx, cy = rng.choice([1 / 3, 2 / 3]), rng.choice([1 / 3, 2 / 3])
