@@ -14,9 +14,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
 
 
-@command("demo", "generate the demo world, train aesthetic-only and multi-task models, compare them", add_arguments)
+@command("demo", "generate the demo world, train aesthetic-only and multi-task models, compare them",
+         add_arguments)
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    run_demo(Path(args.output), config_path=args.config, epochs=args.epochs, overrides=args.overrides)
+    result = run_demo(Path(args.output), config_path=args.config, epochs=args.epochs,
+                      overrides=args.overrides)
+    print(f"\n{result['report']}")
     return EXIT_OK
