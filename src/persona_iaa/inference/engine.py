@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..constants import TRAITS
+from ..constants import SCORE_ENGINES as ENGINES, SCORE_PRECISIONS as PRECISIONS, TRAITS
 from ..data.images import read_image
 from ..data.transforms import Preprocessing, Transform, eval_geometry, model_input
 from ..errors import ConfigError, ImageError, first_line
@@ -37,8 +37,6 @@ ImageLike = Union[str, os.PathLike, Image.Image, bytes]
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 Runner = Callable[[torch.Tensor], Outputs]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
 #: Images in flight per worker beyond one batch: enough to keep the workers busy during inference.
 _AHEAD_PER_WORKER = 4
 

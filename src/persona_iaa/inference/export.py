@@ -16,14 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..constants import TRAITS
+from ..constants import EXPORT_FORMATS as FORMATS, TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
 from ..training.checkpoint import resolve_model_path
 from .engine import Outputs, PlainOutputs
 
-FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 INPUT_NAME = "images"
 OUTPUT_NAMES: tuple[str, ...] = ("score", "aesthetic", "personality")
 METADATA_KEY = "persona_iaa"

@@ -26,7 +26,13 @@ def _expand(inputs: Iterable[Union[str, os.PathLike]]) -> Iterator[str]:
             if not list_file.is_file():
                 raise DataError(f"path list {list_file} not found")
             base = list_file.parent
-            for line in list_file.read_text(encoding="utf-8").splitlines():
+            try:
+                listing = list_file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"path list {list_file} is not UTF-8 text (byte {exc.start})") from None
+            except OSError as exc:
+                raise DataError(f"path list {list_file}: {exc.strerror or exc}") from None
+            for line in listing.splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
                     path = Path(line)
