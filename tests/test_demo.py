@@ -44,3 +44,19 @@ def test_rendered_properties_are_visible():
     bright = np.asarray(render(props, 48, rng), dtype=float).mean()
     dim = np.asarray(render(dict(props, exposure=0.1), 48, rng), dtype=float).mean()
     assert bright > 2 * dim
+
+
+def test_a_stopped_demo_ends_in_one_line_and_the_signal_exit_status(monkeypatch, tmp_path, capsys):
+    import signal
+
+    import persona_iaa.demo
+    from persona_iaa.cli import main
+    from persona_iaa.training.protocol import TrainingInterrupted
+
+    def stopped(*args, **kwargs):
+        raise TrainingInterrupted(signal.SIGTERM, tmp_path / "multitask" / "checkpoints" / "stage1-1.pt")
+
+    monkeypatch.setattr(persona_iaa.demo, "run_demo", stopped)
+    assert main(["demo", "--output", str(tmp_path)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert err == "demo stopped by SIGTERM; run it again to start over\n"
