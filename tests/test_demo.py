@@ -1,18 +1,26 @@
 """The built-in demo runs end to end and its rules make learning checkable."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from persona_iaa.data.synthetic import aesthetic_score, liker_traits, render
 from persona_iaa.demo import run_demo
 
 
-def test_demo_end_to_end(tmp_path, capsys):
-    result = run_demo(tmp_path, epochs=1, overrides=["train.stage2_epochs=2", "data.image_size=32", "data.crop_size=28"],
+def test_demo_end_to_end_reports_and_logs_instead_of_printing(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="persona_iaa")
+    result = run_demo(tmp_path, epochs=1,
+                      overrides=["train.stage2_epochs=2", "data.image_size=32", "data.crop_size=28"],
                       data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48))
-    out = capsys.readouterr().out
-    assert "only aesthetic task" in out and "multi-task, w by least squares" in out
-    assert "inter-task weights, SGD" in out and "not evidence for the paper's claims" in out
+    report = result["report"]
+    assert "only aesthetic task" in report and "multi-task, w by least squares" in report
+    assert "inter-task weights, SGD" in report and "not evidence for the paper's claims" in report
+    assert report.count("\n  ") >= len(result["samples"]) == 5  # one line per scored test image
+    steps = [r.getMessage() for r in caplog.records if r.name == "persona_iaa.demo"]
+    assert [s[:5] for s in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert "only aesthetic task" not in capsys.readouterr().out  # the library reports; the CLI prints
     for run in ("aesthetic_only", "multitask"):
         assert (tmp_path / run / "model.safetensors").is_file()
     assert result["rows"]["only aesthetic task"]["n"] == 16
@@ -36,3 +44,19 @@ def test_rendered_properties_are_visible():
     bright = np.asarray(render(props, 48, rng), dtype=float).mean()
     dim = np.asarray(render(dict(props, exposure=0.1), 48, rng), dtype=float).mean()
     assert bright > 2 * dim
+
+
+def test_a_stopped_demo_ends_in_one_line_and_the_signal_exit_status(monkeypatch, tmp_path, capsys):
+    import signal
+
+    import persona_iaa.demo
+    from persona_iaa.cli import main
+    from persona_iaa.training.protocol import TrainingInterrupted
+
+    def stopped(*args, **kwargs):
+        raise TrainingInterrupted(signal.SIGTERM, tmp_path / "multitask" / "checkpoints" / "stage1-1.pt")
+
+    monkeypatch.setattr(persona_iaa.demo, "run_demo", stopped)
+    assert main(["demo", "--output", str(tmp_path)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert err == "demo stopped by SIGTERM; run it again to start over\n"

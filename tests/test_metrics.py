@@ -50,3 +50,21 @@ def test_personality_metrics_per_trait():
     assert metrics["O"]["plcc"] == pytest.approx(1.0) and metrics["O"]["rmse"] == pytest.approx(0.0)
     assert metrics["N"]["plcc"] == pytest.approx(-1.0)
     assert metrics["mean"]["plcc"] == pytest.approx(0.6)
+
+
+def test_only_the_undefined_correlation_warnings_are_hidden():
+    import warnings
+
+    from persona_iaa.evaluation.metrics import _correlation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning that escapes fails the test
+        assert math.isfinite(plcc([1.0, 1.0 + 1e-14, 1.0], [1.0, 2.0, 3.0]))  # scipy: nearly constant input
+        assert math.isnan(plcc([1.0, 2.0, np.inf, 4.0], [1.0, 3.0, 2.0, 4.0]))  # numpy: invalid value
+
+    def deprecated(a, b):
+        warnings.warn("this scipy function is deprecated", DeprecationWarning)
+        return (0.5,)
+
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert _correlation(deprecated, np.array([1.0, 2.0]), np.array([2.0, 1.0])) == 0.5

@@ -1,6 +1,8 @@
 """Typed run configuration: dataclass defaults are the paper's; YAML files and `key=value` overrides.
 
 Every run saves its resolved configuration, so a run directory says exactly how it was made.
+The keys that ``persona-iaa train`` also offers as flags say so in their field (:func:`setting`), with
+their help text: the flags, their help and their defaults are read from here (:func:`config_flags`).
 """
 from __future__ import annotations
 
@@ -11,30 +13,61 @@ from typing import Any, Optional, Union, get_type_hints
 import yaml
 
 from .errors import ConfigError, first_line
+from .files import atomic_write
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: Union[bool, str] = True,
+            choices: Optional[tuple[str, ...]] = None, metavar: Optional[str] = None) -> Any:
+    """A config field that ``persona-iaa train`` offers as a flag, its help text beside its default.
+
+    ``flag``: True for ``--field-name``, or the flag's own name (``--aesthetic-data``).
+    """
+    return dataclasses.field(default=default, metadata={
+        "help": help, "flag": flag, "choices": choices, "metavar": metavar})
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFlag:
+    """One command-line flag for one config key (``--epochs`` for ``train.epochs``)."""
+
+    key: str
+    flag: str
+    kind: type  # int, float, str or bool (a bool gets --flag and --no-flag)
+    default: Any
+    help: str
+    choices: Optional[tuple[str, ...]] = None
+    metavar: Optional[str] = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    backbone: str = "densenet121"
-    #: "imagenet" (torchvision weights API), "none" (random init) or a local state-dict file.
-    backbone_weights: str = "imagenet"
+    backbone: str = setting("densenet121",
+                            "densenet121, densenet169, mobilenet_v2, resnet50, tiny, timm:NAME")
+    backbone_weights: str = setting(
+        "imagenet", "backbone initialisation: imagenet (torchvision weights API), none (random init) or a "
+        "local state-dict file", metavar="imagenet|none|FILE")
     hidden_dims: list[int] = dataclasses.field(default_factory=lambda: [1024, 512])
 
 
 @dataclasses.dataclass
 class DataConfig:
-    #: FORMAT:PATH of the aesthetic data (AVA, AADB, csv...).
-    aesthetic: Optional[str] = None
-    #: FORMAT:PATH of the personality data (PsychoFlickr, PARA, csv...).
-    personality: Optional[str] = None
+    aesthetic: Optional[str] = setting(None, "aesthetic dataset (AVA, AADB, csv...), e.g. aadb:/data/AADB",
+                                       flag="--aesthetic-data", metavar="FORMAT:PATH")
+    personality: Optional[str] = setting(
+        None, "personality dataset (PsychoFlickr, PARA, csv...), e.g. csv:traits.csv",
+        flag="--personality-data", metavar="FORMAT:PATH")
     aesthetic_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     personality_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    image_size: int = 256  # resize to image_size x image_size
-    crop_size: int = 224  # random crop for training, centre crop for evaluation
+    image_size: int = setting(256, "resize side: images are resized to image_size x image_size")
+    crop_size: int = setting(224, "crop side: random crop for training, centre crop for evaluation")
     hflip: bool = True
-    batch_size: int = 32
+    batch_size: int = setting(32, "images per batch")
     personality_batch_size: Optional[int] = None  # defaults to batch_size
-    workers: int = 4
+    workers: int = setting(4, "data-loading worker processes")
     #: validation carved from train when the distribution has none: share (<1) or image count (>=1).
     val_fraction: float = 0.1
     #: test carved when the distribution has no split at all.
@@ -53,24 +86,31 @@ class OptimConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    epochs: int = 20  # stage 1
-    stage2_epochs: int = 20
-    personality: bool = True  # False trains the aesthetic-only baseline
-    inter_task_solver: str = "sgd"  # "sgd" (the paper's stage 2) or "lstsq" (eq. 6 solved exactly)
+    epochs: int = setting(20, "stage-1 epochs")
+    stage2_epochs: int = setting(20, "stage-2 epochs for the inter-task weights")
+    personality: bool = setting(True, "train the personality task too; --no-personality trains the aesthetic "
+                                      "task only (the paper's baseline row)")
+    inter_task_solver: str = setting("sgd", "stage 2: sgd (the paper's) or lstsq (eq. 6 solved exactly)",
+                                     choices=("sgd", "lstsq"))
     select_metric: str = "srocc"
-    seed: int = 0
-    device: str = "auto"
-    output: str = "runs/train"
-    #: "fp32", "bf16" (autocast; the fast choice on recent GPUs and CPUs) or "fp16" (CUDA, with a grad scaler).
-    precision: str = "fp32"
-    channels_last: bool = False  # NHWC activations: faster convolutions on tensor cores
-    compile: bool = False  # torch.compile the training forward
+    seed: int = setting(0, "random seed")
+    device: str = setting("auto", "auto, cpu, cuda, cuda:1 ...")
+    output: str = setting("runs/train", "run directory (config, metrics, model)", metavar="RUN_DIR")
+    precision: str = setting(
+        "fp32", "autocast precision: bf16 is the fast choice on recent GPUs and CPUs; fp16: CUDA only, "
+        "with a gradient scaler", choices=("fp32", "bf16", "fp16"))
+    channels_last: bool = setting(False, "NHWC activations: faster convolutions on tensor cores")
+    compile: bool = setting(False, "torch.compile the training forward")
     #: with several CUDA processes, BatchNorm statistics over the global batch (exactly as on one GPU).
     sync_batchnorm: bool = True
-    log_every: int = 50  # stage-1 steps per report row (steps.csv, TensorBoard, progress bar)
-    checkpoint_every: int = 0  # also checkpoint every N stage-1 steps (0: off); epoch ends always do
-    checkpoint_minutes: float = 10.0  # also checkpoint when this much time has passed (0: off)
-    keep_last: int = 3  # checkpoints kept under RUN_DIR/checkpoints
+    log_every: int = setting(50, "stage-1 steps per report row (steps.csv, TensorBoard, progress bar)",
+                             metavar="STEPS")
+    checkpoint_every: int = setting(
+        0, "also checkpoint every STEPS stage-1 steps (0: off); epoch ends always checkpoint",
+        metavar="STEPS")
+    checkpoint_minutes: float = setting(10.0, "also checkpoint when MIN minutes have passed (0: off)",
+                                        metavar="MIN")
+    keep_last: int = setting(3, "checkpoints kept in RUN_DIR/checkpoints", metavar="K")
     tensorboard: bool = True  # log to RUN_DIR/tensorboard when the tensorboard package is installed
 
 
@@ -85,7 +125,40 @@ class Config:
         return dataclasses.asdict(self)
 
     def save(self, path: Union[str, Path]) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+        """Write the YAML atomically: a run killed while saving keeps its previous config.yaml whole."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_text(text, encoding="utf-8")
+
+        atomic_write(path, write)
+
+
+def config_flags() -> list[ConfigFlag]:
+    """The config keys that carry a flag (:func:`setting`), in section and field order."""
+    flags = []
+    sections = get_type_hints(Config)
+    for section in dataclasses.fields(Config):
+        section_type = sections[section.name]
+        hints = get_type_hints(section_type)
+        for field in dataclasses.fields(section_type):
+            meta = field.metadata
+            if not meta.get("flag"):
+                continue
+            kind = _flag_kind(hints[field.name])
+            flag = meta["flag"] if isinstance(meta["flag"], str) else "--" + field.name.replace("_", "-")
+            flags.append(ConfigFlag(f"{section.name}.{field.name}", flag, kind, field.default, meta["help"],
+                                    meta["choices"], meta["metavar"]))
+    return flags
+
+
+def _flag_kind(hint: Any) -> type:
+    """int, float, str or bool from a field's type (``Optional[str]`` -> str)."""
+    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
+    kind = args[0] if getattr(hint, "__origin__", None) is Union and len(args) == 1 else hint
+    if kind not in (int, float, str, bool):
+        raise TypeError(f"a config flag needs an int, float, str or bool field, not {hint!r}")
+    return kind
 
 
 def check_loader_settings(data: DataConfig) -> None:
@@ -95,7 +168,8 @@ def check_loader_settings(data: DataConfig) -> None:
     if data.workers < 0:
         raise ConfigError("data.workers must be 0 (decode in the main process) or more")
     if not 1 <= data.crop_size <= data.image_size:
-        raise ConfigError(f"data.crop_size ({data.crop_size}) must lie between 1 and data.image_size ({data.image_size})")
+        raise ConfigError(f"data.crop_size ({data.crop_size}) must lie between 1 and data.image_size "
+                          f"({data.image_size})")
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

@@ -15,3 +15,8 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif"}
 )
+#: Choices of the scoring engine and the exporter, here (torch-free) so the CLI can offer them
+#: without importing torch while it builds its parser.
+SCORE_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+SCORE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
+EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

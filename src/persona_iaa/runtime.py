@@ -1,9 +1,9 @@
 """Process-level settings shared by training and inference: device choice, seeding and stop signals."""
 from __future__ import annotations
 
+import logging
 import random
 import signal
-import sys
 import threading
 from types import FrameType
 from typing import Any, Optional
@@ -11,12 +11,34 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+_DEVICE_HINT = "use auto, cpu, cuda, cuda:N or mps"
+
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; anything else is passed to torch."""
+    """``auto`` picks CUDA when available, else the CPU; anything else must name a device this machine has.
+
+    Checked here, once, so that ``--device gpu`` or ``--device cuda`` on a machine without one is a
+    one-line error before any model is built, not a traceback from deep inside torch.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device {name!r}; {_DEVICE_HINT}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {name!r}: no CUDA GPU is available here; use cpu or auto")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {name!r}: this machine has {count} CUDA GPU(s), "
+                              f"cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r}: Apple's MPS is not available here; use cpu or auto")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -50,8 +72,8 @@ class StopSignals:
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         self.received = signum
         self._restore()
-        print(f"\n{signal.Signals(signum).name} received: stopping at the next safe point to save a checkpoint "
-              "(send it again to stop at once)", file=sys.stderr, flush=True)
+        log.warning("%s received: stopping at the next safe point to save a checkpoint "
+                    "(send it again to stop at once)", signal.Signals(signum).name)
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():

@@ -1,11 +1,15 @@
 """The ``persona-iaa`` command. Sub-commands stay thin: parse, call the library, print.
 
-Each module of this package registers its sub-commands with :func:`command`.
+Each module of this package registers its sub-commands with :func:`command` in :data:`COMMANDS`.
+Building the parser imports no torch (``--help`` starts fast): argument set-up reads its choices
+from torch-free modules, and handlers import the library when they run.
+The library's log records are printed on stderr for the length of a command (:mod:`.logs`).
 Exit status: 0 success, 2 usage or input error (one line on stderr), 3 some images failed to score.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -13,21 +17,37 @@ from typing import Any, Callable, Optional, Sequence
 
 from .. import __version__
 from ..errors import PersonaIAAError
+from ..registry import Registry
+from .logs import terminal_logging
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 Handler = Callable[[argparse.Namespace], int]
 ArgumentAdder = Callable[[argparse.ArgumentParser], None]
-_COMMANDS: dict[str, tuple[ArgumentAdder, Handler, str]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One sub-command: what builds its arguments, what runs it, its one-line help."""
+
+    add_arguments: ArgumentAdder
+    handler: Handler
+    help: str
+
+
+#: Every sub-command by name, in help order (a second command under a taken name is refused).
+COMMANDS: Registry[Command] = Registry("command")
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("train", "evaluate", "score", "export", "explain", "serve", "data", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo",
+)
 
 
 def command(name: str, help: str, add_arguments: ArgumentAdder) -> Callable[[Handler], Handler]:
     """Register a sub-command: ``add_arguments`` builds its parser, the decorated function handles it."""
 
     def decorate(handler: Handler) -> Handler:
-        _COMMANDS[name] = (add_arguments, handler, help)
+        COMMANDS.add(name, Command(add_arguments, handler, help))
         return handler
 
     return decorate
@@ -48,20 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"persona-iaa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (add_arguments, handler, help_text) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(p)
-        p.set_defaults(handler=handler)
+    for name in COMMANDS:
+        entry = COMMANDS.get(name)
+        p = sub.add_parser(name, help=entry.help, description=entry.help)
+        entry.add_arguments(p)
+        p.set_defaults(handler=entry.handler)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except PersonaIAAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with terminal_logging():
+        try:
+            return args.handler(args)
+        except PersonaIAAError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130

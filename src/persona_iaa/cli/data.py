@@ -9,7 +9,7 @@ from . import EXIT_OK, command, print_json
 
 
 def format_options_from(pairs: Sequence[str]) -> dict[str, Any]:
-    """``-o test_list=Test`` pairs -> format options (values read as YAML scalars, as config overrides are)."""
+    """``-o test_list=Test`` pairs -> format options (values read as YAML scalars, as in config overrides)."""
     from ..config import parse_override
     from ..errors import ConfigError
 
@@ -24,13 +24,15 @@ def format_options_from(pairs: Sequence[str]) -> dict[str, Any]:
 
 def add_option_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="format option, e.g. test_list=Test (the same as data.aesthetic_options.KEY in a config)")
+                   help="format option, e.g. test_list=Test (as data.aesthetic_options.KEY in a config)")
 
 
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="FORMAT:PATH", help="dataset to prepare, e.g. ava:/data/AVA_dataset")
-    p.add_argument("--output", required=True, metavar="CACHE", help="cache folder (new, or an unfinished one to resume)")
-    p.add_argument("--image-size", type=int, default=256, help="stored side in pixels (the training resize, paper: 256)")
+    p.add_argument("--output", required=True, metavar="CACHE",
+                   help="cache folder (new, or an unfinished one to resume)")
+    p.add_argument("--image-size", type=int, default=256,
+                   help="stored side in pixels (the training resize, paper: 256)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of the stored images")
     p.add_argument("--workers", type=int, help="processes (default: every CPU core; 0 = no worker processes)")
     p.add_argument("--shard-size", type=int, default=256, help="images per shard (the unit of resuming)")
@@ -38,7 +40,8 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     add_option_argument(p)
 
 
-@command("prepare", "decode every image of a dataset once into a fast cache that training reads", add_prepare_arguments)
+@command("prepare", "decode every image of a dataset once into a fast cache that training reads",
+         add_prepare_arguments)
 def cmd_prepare(args: argparse.Namespace) -> int:
     from ..data.cache import prepare_cache
 
@@ -57,7 +60,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     for task, reason in result.unavailable.items():
         print(f"no {task} records: {reason}")
     if result.unreadable:
-        print(f"{len(result.unreadable):,} unreadable image(s) left out (all in {result.output / 'unreadable.csv'}):")
+        listing = result.output / "unreadable.csv"
+        print(f"{len(result.unreadable):,} unreadable image(s) left out (all in {listing}):")
         for skip in result.unreadable[:10]:
             print(f"  {skip.path}: {skip.reason}")
     print(f"train on it with: --aesthetic-data cache:{result.output} (or --personality-data)")
@@ -73,8 +77,10 @@ def add_datasets_arguments(p: argparse.ArgumentParser) -> None:
     inspect.add_argument("dataset", metavar="FORMAT:PATH")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     inspect.add_argument("--val-fraction", type=float, default=0.1,
-                         help="validation carved from train: share (<1) or image count (>=1), as data.val_fraction")
-    inspect.add_argument("--test-fraction", type=float, default=0.1, help="test carved when the data has no split")
+                         help="validation carved from train: share (<1) or image count (>=1), "
+                              "as data.val_fraction")
+    inspect.add_argument("--test-fraction", type=float, default=0.1,
+                         help="test carved when the data has no split")
     inspect.add_argument("--seed", type=int, default=0)
     inspect.add_argument("--examples", type=int, default=3, help="example paths shown per skip reason")
     add_option_argument(inspect)

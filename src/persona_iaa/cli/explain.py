@@ -8,7 +8,8 @@ from . import EXIT_OK, command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory or model .safetensors")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
+                   help="run directory or model .safetensors")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--output", required=True, metavar="PNG", help="the figure to write, e.g. heat.png")
     p.add_argument("--device", default="auto")

@@ -30,7 +30,8 @@ class Predictions:
 
 
 @torch.no_grad()
-def predict(model: PersonalityDrivenIAA, loader: DataLoader, device: torch.device, desc: str = "eval") -> Predictions:
+def predict(model: PersonalityDrivenIAA, loader: DataLoader, device: torch.device,
+            desc: str = "eval") -> Predictions:
     """All three outputs and the targets over a loader of ``(image, target, index)`` batches."""
     model.eval()
     parts: dict[str, list[np.ndarray]] = {"score": [], "aesthetic": [], "personality": [], "target": []}
@@ -52,9 +53,9 @@ def run_config(checkpoint: Union[str, Path]) -> Config:
     return load_config(config_file if config_file.is_file() else None)
 
 
-def evaluate_model(model: PersonalityDrivenIAA, preprocessing, *, aesthetic: Optional[str], split: str = "test",
-                   personality: Optional[str] = None, config: Optional[Config] = None, batch_size: int = 32,
-                   workers: int = 0, device: str = "auto") -> dict[str, Any]:
+def evaluate_model(model: PersonalityDrivenIAA, preprocessing, *, aesthetic: Optional[str],
+                   split: str = "test", personality: Optional[str] = None, config: Optional[Config] = None,
+                   batch_size: int = 32, workers: int = 0, device: str = "auto") -> dict[str, Any]:
     """Metrics on ``split`` of each dataset given, with the run's split policy so test stays test."""
     config = config or Config()
     if batch_size < 1 or workers < 0:

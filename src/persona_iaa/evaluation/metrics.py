@@ -17,10 +17,16 @@ ArrayLike = Union[Sequence[float], np.ndarray]
 
 
 def _correlation(fn, a: np.ndarray, b: np.ndarray) -> float:
+    """``fn(a, b)[0]``, NaN where the correlation is undefined, without the warnings that say so.
+
+    Only those warnings are hidden (a (nearly) constant input, non-finite values): anything else that
+    scipy or numpy announce, deprecations included, still reaches the caller.
+    """
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        for category in (stats.ConstantInputWarning, stats.NearConstantInputWarning):
+            warnings.filterwarnings("ignore", category=category)
         return float(fn(a, b)[0])
 
 

@@ -8,7 +8,8 @@ from typing import Any, Mapping, Optional, Union
 from ..constants import TRAIT_NAMES, TRAITS
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("acc", "ACC(%)"), ("srocc", "SROCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("rmse", "RMSE"), ("mae", "MAE"), ("n", "N"),
+    ("acc", "ACC(%)"), ("srocc", "SROCC"), ("plcc", "PLCC"), ("krcc", "KRCC"), ("rmse", "RMSE"),
+    ("mae", "MAE"), ("n", "N"),
 )
 
 
@@ -70,7 +71,8 @@ def plot_inter_task_weights(weights: Mapping[str, float], path: Union[str, Path]
                             title: Optional[str] = "Inter-task weights w (cf. the paper's Fig. 4)") -> Path:
     values = [weights[t] for t in TRAITS]
     fig, ax = pyplot().subplots(figsize=(6.2, 3.4), dpi=120)
-    ax.bar([TRAIT_NAMES[t] for t in TRAITS], values, color=["#c0504d" if v < 0 else "#4f81bd" for v in values])
+    colours = ["#c0504d" if v < 0 else "#4f81bd" for v in values]
+    ax.bar([TRAIT_NAMES[t] for t in TRAITS], values, color=colours)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel("coefficient")
     if title:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..data.images import read_image  # noqa: F401  (kept importable from here)
+from ..constants import SCORE_PRECISIONS as PRECISIONS  # noqa: F401  (kept importable from here)
 from ..data.transforms import Preprocessing, Transform, eval_geometry, model_input
 from ..errors import ConfigError
 from .batching import finished as _finished  # noqa: F401  (kept importable from here)
@@ -42,7 +43,6 @@ from .runners import (  # noqa: F401  (the runners lived here; their names stay 
     resolve_engine,
 )
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: Images in flight per worker beyond one batch: enough to keep the workers busy during inference.
 _AHEAD_PER_WORKER = 4
 

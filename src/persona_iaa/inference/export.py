@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..constants import TRAITS
+from ..constants import EXPORT_FORMATS as FORMATS, TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
@@ -27,7 +27,6 @@ from .runners import INPUT_NAME, OUTPUT_NAMES, OnnxRunner, Outputs, PlainOutputs
 
 log = logging.getLogger(__name__)
 
-FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 METADATA_KEY = "persona_iaa"
 ONNX_OPSET = 17
 

@@ -63,6 +63,8 @@ def _list_file(list_file: Path) -> Iterator[str]:
         text = list_file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"path list {list_file} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"path list {list_file}: {exc.strerror or exc}") from None
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):

@@ -25,7 +25,6 @@ from ..extras import has_module, require_extra
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 Runner = Callable[[torch.Tensor], Outputs]
 
-ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
 #: The exported model's input and output names (see :mod:`persona_iaa.inference.export`).
 INPUT_NAME = "images"
 OUTPUT_NAMES: tuple[str, ...] = ("score", "aesthetic", "personality")
