@@ -108,3 +108,10 @@ def test_sidecar_flag_mistakes_are_one_line(trained_run, image_kinds, argv, mess
     assert main(["score", "--checkpoint", str(trained_run), str(image_kinds["jpeg"]), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_an_error_line_quoting_a_hostile_name_is_escaped(trained_run, tmp_path, capsys):
+    missing = tmp_path / "\x1b]0;pwned\x07.jpg"
+    assert main(["score", "--checkpoint", str(trained_run), str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b]0;pwned\\x07.jpg" in err and err.count("\n") == 1

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from .. import __version__
 from ..errors import PersonaIAAError
+from ..terminal import printable
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 Handler = Callable[[argparse.Namespace], int]
@@ -60,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.handler(args)
     except PersonaIAAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)  # a message may quote a hostile file name
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
