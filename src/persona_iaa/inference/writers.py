@@ -97,11 +97,12 @@ class CsvResultWriter:
 
     Any field holding CR or LF is quoted (the csv module quotes only the characters of its line
     terminator, so rows are formatted with CRLF and written with LF). ``stream`` may be binary (rows
-    are encoded in UTF-8 with ``surrogateescape``) or text. ``terminal`` escapes control characters
-    in the text cells (for a person watching, not for a file). ``borrowed`` streams are not closed.
+    are encoded in UTF-8 with ``surrogateescape``) or an ``io.TextIOBase``. ``csv_safe`` neutralises
+    formula cells (:func:`csv_safe_cell`); ``terminal`` escapes control characters in the text cells
+    (for a person watching, not for a file). ``borrowed`` streams (stdout) are flushed, not closed.
     """
 
-    def __init__(self, stream: IO, *, header: bool = True, csv_safe: bool = False, terminal: bool = False,
+    def __init__(self, stream: IO, *, header: bool = True, csv_safe: bool = True, terminal: bool = False,
                  borrowed: Optional[bool] = None):
         self.stream = stream
         self.csv_safe, self.terminal = csv_safe, terminal
