@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import PersonaIAAError
 from ..registry import Registry
 from .logs import terminal_logging
+from ..terminal import printable
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 Handler = Callable[[argparse.Namespace], int]
@@ -82,7 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             return args.handler(args)
         except PersonaIAAError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # a message may quote a hostile file name
             return EXIT_USAGE
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from ..constants import SCORE_ENGINES, SCORE_PRECISIONS
 from . import EXIT_OK, EXIT_PARTIAL, command
+
+if TYPE_CHECKING:
+    from ..inference.xmp import XmpOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,12 +38,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
     p.add_argument("--device", default="auto")
+    add_output_arguments(p)
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of the result file and the XMP sidecars."""
+    from ..inference.xmp import NAMINGS, STAR_METHODS
+
+    p.add_argument("--csv-safe", action=argparse.BooleanOptionalAction, default=True,
+                   help="CSV: prefix cells starting with = + - @ (or tab, CR) with ' so spreadsheets do not "
+                        "run them as formulas; read back exactly by --resume (resume with the same setting)")
+    p.add_argument("--write-xmp", action="store_true",
+                   help="after scoring, write an XMP sidecar per photo: xmp:Rating stars, scores and traits "
+                        "(existing sidecars are updated in place; photos are never modified)")
+    p.add_argument("--stars", choices=STAR_METHODS,
+                   help="quantile (default): fifths of this run's scores get 1-5 stars; "
+                        "fixed: thresholds on the score")
+    p.add_argument("--star-thresholds", metavar="T2,T3,T4,T5",
+                   help="the scores where 2, 3, 4 and 5 stars start "
+                        "(implies --stars fixed; default 0.4,0.5,0.6,0.7)")
+    p.add_argument("--xmp-naming", choices=NAMINGS,
+                   help="darktable: photo.jpg.xmp; lightroom: photo.xmp; auto (default): the existing one, "
+                        "else photo.jpg.xmp")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Usage errors found before the model loads (seconds) rather than after."""
     from ..errors import ConfigError
-    from ..inference.writers import output_format
+    from ..inference.writers import check_output
 
     if args.resume and not args.output:
         raise ConfigError("--resume needs --output FILE")
@@ -48,7 +74,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.sort is not None and args.sort < 1:
         raise ConfigError("--sort needs a positive number of images")
     if args.output:
-        output_format(args.output)
+        check_output(args.output)
         if not (args.resume or args.overwrite):
             refuse_existing_results(Path(args.output))
 
@@ -75,6 +101,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..inference.writers import Ranking, open_result_writer, read_rows
 
     check_arguments(args)
+    xmp = _xmp_options(args)
     predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size,
                            workers=args.workers, precision=args.precision, engine=args.engine,
                            fast_decode=args.fast_decode, threads=args.threads)
@@ -84,22 +111,25 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise DataError(f"no images found in {' '.join(args.inputs)} (image extensions: "
                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
     ranking = Ranking(args.sort) if args.sort else None
-    writer = open_result_writer(args.output, resume=args.resume)
     failed = 0
+    if args.resume:  # read before writing: a malformed file is refused untouched
+        done = set()
+        for row in read_rows(args.output, csv_safe=args.csv_safe):
+            done.add(row["path"])
+            failed += row["error"] is not None
+            if ranking:
+                ranking.add(row)
+        paths = [p for p in paths if p not in done]
+    kept: list = []  # the rows, for sidecars, when they go to stdout rather than to a file
+    writer = open_result_writer(args.output, resume=args.resume, csv_safe=args.csv_safe)
     try:
-        if args.resume:
-            done = set()
-            for row in read_rows(args.output):
-                done.add(row["path"])
-                failed += row["error"] is not None
-                if ranking:
-                    ranking.add(row)
-            paths = [p for p in paths if p not in done]
         progress = tqdm(predictor.score(paths), total=len(paths), unit="img", disable=None,
                         desc=f"score ({predictor.engine_name}, {args.precision})")
         for result in progress:
             row = result.as_row()
             writer.write(row)
+            if xmp and not args.output:
+                kept.append(row)
             failed += not result.ok
             if ranking:
                 ranking.add(row)
@@ -111,4 +141,38 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{failed} image(s) could not be scored (see the error column)", file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} folder(s) could not be read; their images were skipped", file=sys.stderr)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    sidecar_problems = _write_xmp(args, xmp, kept) if xmp else 0
+    return EXIT_PARTIAL if failed or sidecar_problems else EXIT_OK
+
+
+def _xmp_options(args: argparse.Namespace) -> Optional[XmpOptions]:
+    """The sidecar options (checked before any scoring), or None without --write-xmp."""
+    from ..errors import ConfigError
+    from ..inference.xmp import DEFAULT_THRESHOLDS, XmpOptions, parse_thresholds
+
+    given = [flag for flag, value in (("--stars", args.stars), ("--star-thresholds", args.star_thresholds),
+                                      ("--xmp-naming", args.xmp_naming)) if value is not None]
+    if not args.write_xmp:
+        if given:
+            raise ConfigError(f"{given[0]} needs --write-xmp")
+        return None
+    thresholds = parse_thresholds(args.star_thresholds) if args.star_thresholds else DEFAULT_THRESHOLDS
+    if args.star_thresholds and args.stars == "quantile":
+        raise ConfigError("--star-thresholds goes with --stars fixed, not quantile")
+    stars = args.stars or ("fixed" if args.star_thresholds else "quantile")
+    return XmpOptions(stars=stars, thresholds=thresholds, naming=args.xmp_naming or "auto")
+
+
+def _write_xmp(args: argparse.Namespace, options: XmpOptions, kept: list) -> int:
+    """Sidecars from the whole run (the results file, resumed parts included); returns the problems."""
+    from ..inference.writers import read_rows
+    from ..inference.xmp import write_sidecars
+    from ..terminal import printable
+
+    report = write_sidecars((lambda: read_rows(args.output, csv_safe=args.csv_safe)) if args.output
+                            else (lambda: kept), options)
+    for path, reason in report.problems:
+        print(f"warning: {printable(path)}: {printable(reason)}", file=sys.stderr)
+    print(f"{report.written} XMP sidecar(s) written" + (f", {len(report.problems)} not (see above)"
+                                                         if report.problems else ""), file=sys.stderr)
+    return len(report.problems)
