@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 import torch
 
+from ..constants import SCORE_ENGINES as ENGINES
 from ..errors import ModelError, first_line
 from ..extras import has_module, require_extra
 
