@@ -50,3 +50,18 @@ def test_tensorboard_gets_the_same_scalars(logged_run):
     assert [e.step for e in events.Scalars("stage1/loss_aesthetic")] == [2, 3, 4, 6]
     # stage 2 continues the axis after the 6 stage-1 steps
     assert [e.step for e in events.Scalars("stage2_epoch/loss_final")] == [7, 8, 9]
+
+
+def test_report_lines_go_through_logging_not_print(tmp_path, caplog, capsys):
+    """A user of the Python API silences or redirects them like any library's."""
+    import logging
+
+    from persona_iaa.training.monitor import RunLogger
+
+    logger = RunLogger(tmp_path, enabled=True, tensorboard=False)
+    with caplog.at_level(logging.INFO, logger="persona_iaa.training"):
+        logger.epoch({"stage": 1, "epoch": 1, "loss_aesthetic": 0.25}, x=3)
+        logger.note("resuming from somewhere")
+    assert "stage=1  epoch=1  loss_aesthetic=0.25" in caplog.text and "resuming from somewhere" in caplog.text
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[1].startswith("1,1,")

@@ -17,7 +17,7 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Collection, Optional, Union
+from typing import Any, Callable, Collection, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -163,7 +163,8 @@ def read_training_state(run_dir: Union[str, Path]) -> Optional[tuple[Path, Train
 
 def capture_rng() -> dict[str, Any]:
     """This process's random states (Python, NumPy, torch CPU and CUDA) in a form ``torch.load`` accepts."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, position, has_gauss, cached = legacy
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss),

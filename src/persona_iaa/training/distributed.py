@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-from typing import Any, Sequence, TypeVar
+from typing import Any, Sequence, TypeVar, cast
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ def wrap_for_training(module: nn.Module, ctx: DistContext, *, sync_batchnorm: bo
             module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
             find_unused_parameters=True)
     if compile_module:
-        module = torch.compile(module)
+        return cast(nn.Module, torch.compile(module))
     return module
 
 

@@ -81,6 +81,15 @@ class LossWindow:
         return stats
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Replace a log file atomically: a crash leaves the old rows or the new ones, never half of them."""
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    atomic_write(path, write)
+
+
 def _format(row: dict[str, Any]) -> str:
     shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items() if v is not None}
     return "  ".join(f"{k}={v}" for k, v in shown.items())
@@ -110,7 +119,7 @@ class RunLogger:
         if steps_file.is_file():
             with steps_file.open(newline="") as handle:
                 kept = [r for r in csv.DictReader(handle) if int(r["step"]) <= x]
-            atomic_write(steps_file, lambda tmp: Path(tmp).write_text(self._csv(STEP_FIELDS, kept)))
+            _write_text(steps_file, self._csv(STEP_FIELDS, kept))
 
     # -- reports ------------------------------------------------------------------------------------
     def step(self, row: dict[str, Any]) -> None:
@@ -156,7 +165,7 @@ class RunLogger:
 
     def _write_epochs(self) -> None:
         text = self._csv(EPOCH_FIELDS, self.history)
-        atomic_write(self.run_dir / "metrics.csv", lambda tmp: Path(tmp).write_text(text))
+        _write_text(self.run_dir / "metrics.csv", text)
 
     def _scalars(self, prefix: str, row: dict[str, Any], x: int) -> None:
         writer = self._tensorboard_writer()

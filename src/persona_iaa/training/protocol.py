@@ -94,13 +94,17 @@ def check_training_config(config: Config) -> None:
 
 def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
     """The aesthetic and (unless the baseline) personality data, split by the run's policy."""
-    data, seed = config.data, config.train.seed
-    policy = dict(val_fraction=data.val_fraction, test_fraction=data.test_fraction, seed=seed)
-    aesthetic = load_task_data(data.aesthetic, AESTHETIC, data.aesthetic_options, **policy)
-    personality = (load_task_data(data.personality, PERSONALITY, data.personality_options, **policy)
+    data = config.data
+
+    def load(spec: Optional[str], task: str, options: dict[str, Any]) -> TaskData:
+        return load_task_data(spec or "", task, options, val_fraction=data.val_fraction,
+                              test_fraction=data.test_fraction, seed=config.train.seed)
+
+    aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options)
+    personality = (load(data.personality, PERSONALITY, data.personality_options)
                    if config.train.personality else None)
-    for task in (aesthetic, personality):
-        cached = task.source.info.get("image_size") if task is not None else None
+    for task in [t for t in (aesthetic, personality) if t is not None]:
+        cached = task.source.info.get("image_size")
         if cached is not None and cached < data.image_size:
             raise ConfigError(f"{task.source.spec} was prepared at {cached} px, smaller than "
                               f"data.image_size={data.image_size}: prepare it again at that size")
@@ -144,7 +148,7 @@ class Trainer:
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
                                            hidden_dims=config.model.hidden_dims))
-        self.model.to(self.device, memory_format=self.memory_format)
+        self.model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size)  # backbone's mean/std
         self.resume = resume
         self.losses = losses or Losses()

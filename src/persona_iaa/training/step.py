@@ -99,5 +99,4 @@ def sgd(groups: Sequence[tuple[str, Sequence[nn.Parameter], float]], *, momentum
         weight_decay: float) -> torch.optim.SGD:
     """The paper's optimiser: SGD with momentum and weight decay, one named group per learning rate."""
     param_groups = [{"params": list(params), "lr": lr, "name": name} for name, params, lr in groups]
-    return torch.optim.SGD(param_groups, lr=param_groups[0]["lr"], momentum=momentum,
-                           weight_decay=weight_decay)
+    return torch.optim.SGD(param_groups, lr=groups[0][2], momentum=momentum, weight_decay=weight_decay)
