@@ -85,6 +85,16 @@ def test_negative_votes_in_the_csv_variant_too(tmp_path):
     assert source.skip_summary()["negative vote count"]["count"] == 1
 
 
+def test_fractional_vote_counts_are_skipped(tmp_path):
+    for name in ("7", "8"):
+        save_photo(tmp_path / "images" / f"{name}.jpg")
+    header = "path,score," + ",".join(f"score {k}" for k in range(1, 11))
+    (tmp_path / "AVA.csv").write_text(f"{header}\n7,5,0,0,0,0,9,0,0,0,0,2.5\n8,5,0,0,0,0,9,0,0,0,0,3\n")
+    source = load_source(f"ava:{tmp_path}", "aesthetic")
+    assert [r.path.rsplit("/", 1)[1] for r in source.records] == ["8.jpg"]
+    assert source.skip_summary()["fractional vote count"]["count"] == 1
+
+
 def test_nan_and_infinite_personality_labels_are_skipped_and_counted(tmp_path):
     names = photos(tmp_path, 4)
     write_csv(tmp_path / "p.csv", ["path", *"OCEAN"],

@@ -151,16 +151,19 @@ def image_path(ref: str, base: str, image_dir: str) -> str:
 
 def read_labels(label_file: Path) -> tuple[list[str], list, list, list, list, list]:
     """Per row of either label file: reference, vote counts (None for a mean-only CSV), mean, std,
-    total votes, and whether a vote count is negative."""
+    total votes, and why a row's vote counts are unusable (None when they are non-negative integers)."""
     if label_file.suffix.lower() == ".csv":
         refs, votes, means = read_ava_csv(label_file)
     else:
         refs, votes = read_ava_txt(label_file)
     if votes is None:
         none = [None] * len(refs)
-        return refs, none, means.tolist(), none, [1] * len(refs), [False] * len(refs)
+        return refs, none, means.tolist(), none, [1] * len(refs), none
     mean, std, total = (values.tolist() for values in vote_mean_std(votes))
-    return refs, votes.tolist(), mean, std, total, np.any(votes < 0, axis=1).tolist()
+    negative, fractional = np.any(votes < 0, axis=1), np.any(votes != np.round(votes), axis=1)
+    problems = [("negative vote count" if neg else "fractional vote count" if frac else None)
+                for neg, frac in zip(negative.tolist(), fractional.tolist())]
+    return refs, votes.tolist(), mean, std, total, problems
 
 
 @register_format("ava", tasks=("aesthetic",),
@@ -169,7 +172,7 @@ def parse_ava(path: Path, task: str, labels: str = "auto", images: str = "auto",
               skip_known_corrupt: Union[bool, str] = True) -> DatasetSource:
     label_file = find_label_file(path, labels)
     base = path if path.is_dir() else label_file.parent
-    refs, vote_rows, mean, std, total, negative = read_labels(label_file)
+    refs, vote_rows, mean, std, total, vote_problems = read_labels(label_file)
     image_dir = find_image_dir(base, images)
     test_file = find_test_list(label_file, base, test_list)
     test_ids = read_id_list(test_file) if test_file else set()
@@ -177,15 +180,15 @@ def parse_ava(path: Path, task: str, labels: str = "auto", images: str = "auto",
     corrupt = frozenset() if keep_corrupt else KNOWN_CORRUPT_IDS
     rows = LabelRows(f"ava:{path}", task)
     seen: set[str] = set()
-    for row, (ref, row_mean, row_total, row_negative) in enumerate(zip(refs, mean, total, negative)):
+    for row, (ref, row_mean, row_total, vote_problem) in enumerate(zip(refs, mean, total, vote_problems)):
         image = image_path(ref, str(base), str(image_dir))
         image_id = ref if ref.isdigit() else os.path.splitext(os.path.basename(ref))[0]
         if image_id in seen:
             rows.skip(image, "duplicate id in the label file")
         elif image_id in corrupt:
             rows.skip(image, "known corrupt image (public list)")
-        elif row_negative:
-            rows.skip(image, "negative vote count")
+        elif vote_problem:  # counts are non-negative integers; anything else is a corrupt row
+            rows.skip(image, vote_problem)
         elif row_total <= 0:
             rows.skip(image, "no votes")
         else:
