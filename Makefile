@@ -24,6 +24,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests bench
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf runs .pytest_cache build dist src/*.egg-info
