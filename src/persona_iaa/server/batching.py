@@ -57,6 +57,10 @@ class DynamicBatcher:
             self._started = False
 
     @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    @property
     def depth(self) -> int:
         """Images waiting for a model call."""
         return self._queue.qsize()
