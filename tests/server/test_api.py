@@ -233,3 +233,20 @@ def test_access_log_and_metrics_record_each_request(app_factory, photo_files, ca
     assert 'persona_iaa_http_requests_total{path="/score",status="200"} 1.0' in text
     assert metric(text, "persona_iaa_batch_size_sum") == 2
     assert "persona_iaa_http_request_seconds_bucket" in text and "persona_iaa_requests_queued" in text
+
+
+def test_page_and_docs_load_nothing_from_outside(app_factory):
+    """Every asset ships in the package: no CDN, no web fonts."""
+    import re
+
+    with TestClient(app_factory()) as client:
+        pages = {path: client.get(path) for path in ("/", "/docs", "/redoc", "/static/app.js", "/static/app.css")}
+        assert all(r.status_code == 200 for r in pages.values())
+        for path in ("/", "/docs", "/redoc"):
+            for asset in re.findall(r'(?:src|href)="([^"]+)"', pages[path].text):
+                assert not asset.startswith(("http:", "https:", "//")), f"{path} loads {asset}"
+                assert client.get("/" + asset.lstrip("/")).status_code == 200, asset
+        spec = client.get("/openapi.json").json()
+    assert "cdn." not in pages["/docs"].text + pages["/redoc"].text and "fonts.googleapis" not in pages["/redoc"].text
+    assert {"/score", "/explain", "/health", "/metrics"} <= set(spec["paths"])
+    assert spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["example"]

@@ -49,6 +49,21 @@ DESCRIPTION = """Personality-driven image aesthetic assessment: score photos, se
 """
 
 
+SCORE_EXAMPLE = {"results": [
+    {"filename": "a.jpg", "score": 0.6132, "aesthetic": 0.5874, "O": 0.21, "C": -0.05, "E": 0.12, "A": 0.08,
+     "N": -0.17, "error": None},
+    {"filename": "notes.txt", "error": "not an image, or a format Pillow cannot read"}],
+    "personality": True, "warning": None}
+HEALTH_EXAMPLE = {"status": "ok", "model": {"backbone": "densenet121", "hidden_dims": [1024, 512]},
+                  "traits": ["O", "C", "E", "A", "N"], "personality": True, "warning": None,
+                  "limits": {"max_file_bytes": 33554432, "max_files": 100, "max_request_bytes": 268435456,
+                             "timeout_s": 120.0}}
+
+
+def _example(example: dict[str, Any], description: str) -> dict[int, Any]:
+    return {200: {"description": description, "content": {"application/json": {"example": example}}}}
+
+
 def static_dir() -> Path:
     return Path(str(resources.files("persona_iaa.server") / "static"))
 
@@ -216,7 +231,8 @@ async def _guarded(request: Request, admission: Admission, limits: ServerLimits,
 
 def _install_endpoints(app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits,
                        metrics: ServerMetrics) -> None:
-    @app.get("/health", summary="Model, traits, limits, and a warning for a demo model")
+    @app.get("/health", summary="Model, traits, limits, and a warning for a demo model",
+             responses=_example(HEALTH_EXAMPLE, "what the server runs and accepts"))
     def health() -> dict[str, Any]:
         return service.info()
 
@@ -225,7 +241,11 @@ def _install_endpoints(app: FastAPI, service: ScoringService, admission: Admissi
         return Response(metrics.render(service.batcher.depth), media_type=metrics.content_type)
 
     @app.post("/score", summary="Score one or more photos",
-              openapi_extra=multipart_schema("files", True, "one or more photos (JPEG, PNG, WebP, TIFF, ...)"))
+              openapi_extra=multipart_schema("files", True, "one or more photos (JPEG, PNG, WebP, TIFF, ...)"),
+              responses={**_example(SCORE_EXAMPLE, "one result per photo, in upload order"),
+                         413: {"description": "a file, the number of files or the request is over a limit"},
+                         503: {"description": "queue full: retry after the Retry-After seconds"},
+                         504: {"description": "the request took longer than the server's timeout"}})
     async def score(request: Request) -> Any:
         async def work(uploads: list) -> dict[str, Any]:
             results = await service.score(uploads)
