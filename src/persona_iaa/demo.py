@@ -63,7 +63,6 @@ def demo_config(output: Path, config_path: Optional[str], epochs: Optional[int],
 
 def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optional[int] = None,
              overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
-    from . import load_model
     from .training.protocol import Trainer
 
     output.mkdir(parents=True, exist_ok=True)
@@ -98,12 +97,32 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
         mean = multitask["personality"]["mean"]
         print(f"personality head on held-out liked images: mean PLCC {mean['plcc']:.3f}, mean RMSE {mean['rmse']:.3f}")
 
-    predictor = load_model(output / "multitask", device="cpu")
-    sample = [r.path for r in trainer.aesthetic.splits["test"][:5]]
-    print("\nscores of a few test images (final score, s_a, traits O C E A N):")
-    for result in predictor.score(sample):
-        traits = " ".join(f"{v:+.2f}" for v in result.personality)
-        print(f"  {Path(result.path).name:<28} {result.score:.3f}  {result.aesthetic:.3f}  {traits}")
+    _print_conclusion(baseline, multitask)
+    _print_sample_scores(output, trainer)
     print(f"\nruns: {output / 'aesthetic_only'}, {output / 'multitask'} (weights plot: {output / 'multitask' / 'inter_task_weights.png'})")
     print(DISCLAIMER)
     return {"baseline": baseline, "multitask": multitask, "rows": rows, "sgd_converged": converged}
+
+
+def _print_conclusion(baseline: dict[str, Any], multitask: dict[str, Any]) -> None:
+    """What the comparison table means, in one sentence."""
+    base, multi = baseline["test"].get("srocc"), multitask["test"].get("srocc")
+    if base is not None and multi is not None:
+        verdict = "ranks the held-out images better than" if multi > base else "does not rank them better than"
+        print(f"in plain words: on this demo world the multi-task model {verdict} the aesthetic-only baseline "
+              f"(rank correlation with the true scores, SROCC: {multi:.3f} vs {base:.3f}; 1 would be perfect)")
+
+
+def _print_sample_scores(output: Path, trainer: Any) -> None:
+    """A few held-out images scored by the saved model, with what each column means."""
+    from . import load_model
+
+    predictor = load_model(output / "multitask", device="cpu")
+    sample = [r.path for r in trainer.aesthetic.splits["test"][:5]]
+    print("\nscores of a few test images: final score and aesthetic score s_a (0 poor to 1 excellent), then the\n"
+          "predicted personality of the people who like each image, from -1 to +1: O Openness,\n"
+          "C Conscientiousness, E Extraversion, A Agreeableness, N Neuroticism")
+    print(f"  {'image':<28} {'final':>6}  {'s_a':>6}  " + " ".join(f"{t:>6}" for t in "OCEAN"))
+    for result in predictor.score(sample):
+        traits = " ".join(f"{v:+.3f}" for v in result.personality)
+        print(f"  {Path(result.path).name:<28} {result.score:.3f}  {result.aesthetic:.3f}  {traits}")

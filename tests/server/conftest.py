@@ -1,4 +1,5 @@
 """Fixtures of the server tests: generated photos, apps over the tiny trained run, a live uvicorn server."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,11 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     horizon = height * rng.uniform(0.45, 0.75)
     ground = np.array(rng.uniform(20, 160, 3), np.float32)
     pixels = np.where((yy > horizon)[..., None], ground, sky)
-    cx, cy, r = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.6) * height, rng.uniform(0.08, 0.2) * min(width, height)
+    cx, cy, r = (
+        rng.uniform(0.2, 0.8) * width,
+        rng.uniform(0.2, 0.6) * height,
+        rng.uniform(0.08, 0.2) * min(width, height),
+    )
     disc = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
     pixels[disc] = rng.uniform(150, 255, 3)
     pixels += rng.normal(0, 8, pixels.shape)
@@ -75,8 +80,9 @@ class LiveServer:
 
     def __init__(self, app: Any):
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                    timeout_graceful_shutdown=30))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=30)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "LiveServer":

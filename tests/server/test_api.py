@@ -1,4 +1,5 @@
 """The HTTP API: scores, explanations, limits (413, 503, 504), batching, API key, CORS, logs and metrics."""
+
 from __future__ import annotations
 
 import base64
@@ -26,7 +27,9 @@ def files_of(*paths):
     return [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
 
 
-def test_score_matches_the_python_api_and_isolates_bad_files(app_factory, predictor, photo_files, broken_file):
+def test_score_matches_the_python_api_and_isolates_bad_files(
+    app_factory, predictor, photo_files, broken_file
+):
     with TestClient(app_factory()) as client:
         response = client.post("/score", files=files_of(photo_files[0], broken_file, photo_files[1]))
     assert response.status_code == 200
@@ -48,11 +51,15 @@ def test_health_says_what_the_model_is_and_the_limits(app_factory):
     assert body["limits"]["max_files"] == 7 and "test-size model" in body["warning"]
 
 
-def test_a_model_without_the_personality_task_gives_null_traits_and_only_the_score_map(traitless_run, photo_files):
+def test_a_model_without_the_personality_task_gives_null_traits_and_only_the_score_map(
+    traitless_run, photo_files
+):
     app = create_app(load_model(traitless_run, device="cpu", workers=0))
     with TestClient(app) as client:
         (row,) = client.post("/score", files=files_of(photo_files[0])).json()["results"]
-        explained = client.post("/explain?format=json", files={"file": ("a.jpg", photo_files[0].read_bytes())}).json()
+        explained = client.post(
+            "/explain?format=json", files={"file": ("a.jpg", photo_files[0].read_bytes())}
+        ).json()
     assert row["score"] is not None and all(row[t] is None for t in TRAITS)
     assert list(explained["maps"]) == ["score"] and explained["traits"] is None
 
@@ -83,11 +90,14 @@ def test_explain_png_is_the_figure_and_a_bad_file_is_422(app_factory, photo_file
     assert unknown.status_code == 422
 
 
-@pytest.mark.parametrize("limits, files, why", [
-    (ServerLimits(max_file_bytes=2_000, max_request_bytes=10_000_000), 1, "larger than 2,000 bytes"),
-    (ServerLimits(max_files=2), 3, "too many files"),
-    (ServerLimits(max_file_bytes=50_000, max_request_bytes=60_000), 4, "request larger than"),
-])
+@pytest.mark.parametrize(
+    "limits, files, why",
+    [
+        (ServerLimits(max_file_bytes=2_000, max_request_bytes=10_000_000), 1, "larger than 2,000 bytes"),
+        (ServerLimits(max_files=2), 3, "too many files"),
+        (ServerLimits(max_file_bytes=50_000, max_request_bytes=60_000), 4, "request larger than"),
+    ],
+)
 def test_each_size_limit_answers_413(app_factory, photo_files, limits, files, why):
     big = [("files", (f"f{i}.bin", bytes([i]) * 25_000, "image/jpeg")) for i in range(files)]
     with TestClient(app_factory(limits=limits)) as client:
@@ -105,16 +115,27 @@ def test_a_streamed_request_is_refused_as_soon_as_it_passes_the_limit():
     from persona_iaa.server.uploads import UploadRefused, read_uploads
 
     boundary = "xyz"
-    chunks = [f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n\r\n'.encode()]
+    chunks = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n\r\n'.encode()
+    ]
     chunks += [b"\0" * 10_000] * 200 + [f"\r\n--{boundary}--\r\n".encode()]
     received = []
 
     async def receive():
         received.append(1)
-        return {"type": "http.request", "body": chunks[len(received) - 1], "more_body": len(received) < len(chunks)}
+        return {
+            "type": "http.request",
+            "body": chunks[len(received) - 1],
+            "more_body": len(received) < len(chunks),
+        }
 
-    scope = {"type": "http", "method": "POST", "path": "/score", "query_string": b"",
-             "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/score",
+        "query_string": b"",
+        "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
+    }
     limits = ServerLimits(max_file_bytes=50_000, max_request_bytes=50_000)
     with pytest.raises(UploadRefused) as refused:
         asyncio.run(read_uploads(Request(scope, receive), limits, "files"))
@@ -134,8 +155,10 @@ def test_a_full_queue_answers_503_with_retry_after(app_factory, photo_files, liv
     with live_server(app) as server, concurrent.futures.ThreadPoolExecutor(2) as pool:
         post = lambda: httpx.post(server.url + "/score", files=files_of(photo_files[0]), timeout=120)  # noqa: E731
         first, second = pool.submit(post), pool.submit(post)
-        wait_until(lambda: metric(httpx.get(server.url + "/metrics").text, "persona_iaa_requests_queued") == 1,
-                   what="one request in flight and one queued")
+        wait_until(
+            lambda: metric(httpx.get(server.url + "/metrics").text, "persona_iaa_requests_queued") == 1,
+            what="one request in flight and one queued",
+        )
         third = post()
         gate.release()
         assert third.status_code == 503 and third.headers["retry-after"] == "3"
@@ -175,7 +198,9 @@ def test_graceful_shutdown_finishes_the_request_in_flight(app_factory, photo_fil
     app = app_factory()
     gate = Gate(app)
     with live_server(app) as server, concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(httpx.post, server.url + "/score", files=files_of(*photo_files[:3]), timeout=120)
+        pending = pool.submit(
+            httpx.post, server.url + "/score", files=files_of(*photo_files[:3]), timeout=120
+        )
         wait_until(lambda: gate.batches, what="the model call")
         server.server.handle_exit(signal.SIGTERM, None)  # what uvicorn does on SIGTERM
         gate.release()
@@ -190,8 +215,14 @@ def test_api_key_is_required_where_set_and_compared_in_constant_time(app_factory
         assert client.get("/health").status_code == 200 and client.get("/").status_code == 200
         assert client.post("/score", files=files_of(photo_files[0])).status_code == 401
         assert client.get("/metrics").status_code == 401
-        assert client.post("/score", files=files_of(photo_files[0]), headers={"X-API-Key": "wrong"}).status_code == 401
-        assert client.post("/score", files=files_of(photo_files[0]), headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert (
+            client.post("/score", files=files_of(photo_files[0]), headers={"X-API-Key": "wrong"}).status_code
+            == 401
+        )
+        assert (
+            client.post("/score", files=files_of(photo_files[0]), headers={"X-API-Key": "s3cret"}).status_code
+            == 200
+        )
         assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
@@ -200,7 +231,10 @@ def test_cors_is_off_unless_asked_for(app_factory):
     with TestClient(app_factory()) as client:
         assert "access-control-allow-origin" not in client.get("/health", headers=origin).headers
     with TestClient(app_factory(cors_origins=["https://example.org"])) as client:
-        assert client.get("/health", headers=origin).headers["access-control-allow-origin"] == "https://example.org"
+        assert (
+            client.get("/health", headers=origin).headers["access-control-allow-origin"]
+            == "https://example.org"
+        )
 
 
 def test_binding_beyond_loopback_needs_a_key_or_insecure(trained_run, capsys):
@@ -213,10 +247,15 @@ def test_binding_beyond_loopback_needs_a_key_or_insecure(trained_run, capsys):
     assert err.startswith("error: refusing to listen on 0.0.0.0 without an API key") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--port", "99999"], "--port"), (["--max-upload-mb", "0"], "must be positive"),
-    (["--max-files", "-1"], "must be positive"), (["--timeout", "0"], "must be positive"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--port", "99999"], "--port"),
+        (["--max-upload-mb", "0"], "must be positive"),
+        (["--max-files", "-1"], "must be positive"),
+        (["--timeout", "0"], "must be positive"),
+    ],
+)
 def test_bad_serve_flags_are_one_line_errors(trained_run, capsys, flags, message):
     assert main(["serve", "--checkpoint", str(trained_run), *flags]) == 2
     err = capsys.readouterr().err
@@ -240,13 +279,18 @@ def test_page_and_docs_load_nothing_from_outside(app_factory):
     import re
 
     with TestClient(app_factory()) as client:
-        pages = {path: client.get(path) for path in ("/", "/docs", "/redoc", "/static/app.js", "/static/app.css")}
+        pages = {
+            path: client.get(path) for path in ("/", "/docs", "/redoc", "/static/app.js", "/static/app.css")
+        }
         assert all(r.status_code == 200 for r in pages.values())
         for path in ("/", "/docs", "/redoc"):
             for asset in re.findall(r'(?:src|href)="([^"]+)"', pages[path].text):
                 assert not asset.startswith(("http:", "https:", "//")), f"{path} loads {asset}"
                 assert client.get("/" + asset.lstrip("/")).status_code == 200, asset
         spec = client.get("/openapi.json").json()
-    assert "cdn." not in pages["/docs"].text + pages["/redoc"].text and "fonts.googleapis" not in pages["/redoc"].text
+    assert (
+        "cdn." not in pages["/docs"].text + pages["/redoc"].text
+        and "fonts.googleapis" not in pages["/redoc"].text
+    )
     assert {"/score", "/explain", "/health", "/metrics"} <= set(spec["paths"])
     assert spec["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["example"]

@@ -5,6 +5,7 @@ the API, open a heat map and download the CSV. Screenshots go to ``$PERSONA_IAA_
 (default: ``test-output/browser`` in the repository). In CI (``CI`` set) a missing browser is a failure,
 not a skip: `.ci/run` installs it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,13 +24,23 @@ from .conftest import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1440,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1440,1000",
+)
 
 
 def _need_browser() -> None:
-    missing = [name for name, found in (("chromium", CHROMIUM), ("chromium-driver", CHROMEDRIVER)) if not found]
+    missing = [
+        name for name, found in (("chromium", CHROMIUM), ("chromium-driver", CHROMEDRIVER)) if not found
+    ]
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -62,8 +73,9 @@ def browser(tmp_path):
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=tmp_path)}")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.downloads = downloads
     try:
@@ -84,12 +96,19 @@ def upload(driver, server_url: str, paths: list[Path]) -> None:
     driver.get(server_url + "/")
     wait_until(lambda: driver.find_element(By.ID, "model-badge").text, what="the page to load the model info")
     driver.find_element(By.ID, "file-input").send_keys("\n".join(str(p) for p in paths))
-    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#grid .card")) == len(paths)
-               and driver.find_element(By.ID, "status").text.startswith("Done"), timeout=120, what="the grid")
+    wait_until(
+        lambda: (
+            len(driver.find_elements(By.CSS_SELECTOR, "#grid .card")) == len(paths)
+            and driver.find_element(By.ID, "status").text.startswith("Done")
+        ),
+        timeout=120,
+        what="the grid",
+    )
 
 
-def test_the_page_ranks_uploads_like_the_api_and_explains_one(app_factory, live_server, photo_files, broken_file,
-                                                            browser, output_dir):
+def test_the_page_ranks_uploads_like_the_api_and_explains_one(
+    app_factory, live_server, photo_files, broken_file, browser, output_dir
+):
     from selenium.webdriver.common.by import By
 
     with live_server(app_factory()) as server:
@@ -97,12 +116,18 @@ def test_the_page_ranks_uploads_like_the_api_and_explains_one(app_factory, live_
         time.sleep(0.5)  # thumbnails are drawn asynchronously; let them land before the picture
         browser.save_screenshot(str(output_dir / "grid.png"))
 
-        api = httpx.post(server.url + "/score", timeout=120, files=[
-            ("files", (p.name, p.read_bytes(), "image/jpeg")) for p in [*photo_files, broken_file]]).json()
+        api = httpx.post(
+            server.url + "/score",
+            timeout=120,
+            files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in [*photo_files, broken_file]],
+        ).json()
         expected = {r["filename"]: r for r in api["results"]}
-        shown = [(c.get_attribute("data-filename"), float(c.get_attribute("data-score"))) for c in cards(browser)]
-        assert [name for name, _ in shown] == sorted((r["filename"] for r in api["results"] if not r["error"]),
-                                                      key=lambda n: -expected[n]["score"])
+        shown = [
+            (c.get_attribute("data-filename"), float(c.get_attribute("data-score"))) for c in cards(browser)
+        ]
+        assert [name for name, _ in shown] == sorted(
+            (r["filename"] for r in api["results"] if not r["error"]), key=lambda n: -expected[n]["score"]
+        )
         for card, (name, score) in zip(cards(browser), shown):
             assert score == pytest.approx(expected[name]["score"], abs=1e-9)
             assert card.find_element(By.CSS_SELECTOR, ".card-score").text == f"{expected[name]['score']:.3f}"
@@ -122,11 +147,18 @@ def test_the_page_ranks_uploads_like_the_api_and_explains_one(app_factory, live_
         browser.save_screenshot(str(output_dir / "viewer-photo.png"))
         browser.find_element(By.CSS_SELECTOR, '#map-buttons button[data-target="score"]').click()
         image = browser.find_element(By.ID, "viewer-image")
-        wait_until(lambda: image.get_attribute("data-target") == "score"
-                   and browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image),
-                   timeout=120, what="the score heat map")
+        wait_until(
+            lambda: (
+                image.get_attribute("data-target") == "score"
+                and browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
+            ),
+            timeout=120,
+            what="the score heat map",
+        )
         best = shown[0][0]
-        width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+        width, height = browser.execute_script(
+            "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image
+        )
         photo = next(p for p in photo_files if p.name == best)
         from PIL import Image
 
@@ -141,8 +173,9 @@ def test_the_page_ranks_uploads_like_the_api_and_explains_one(app_factory, live_
         browser.save_screenshot(str(output_dir / "viewer-heatmap.png"))
 
 
-def test_the_csv_download_holds_every_photo_in_grid_order(app_factory, live_server, photo_files, broken_file,
-                                                         browser):
+def test_the_csv_download_holds_every_photo_in_grid_order(
+    app_factory, live_server, photo_files, broken_file, browser
+):
     from selenium.webdriver.common.by import By
 
     with live_server(app_factory()) as server:
@@ -164,10 +197,18 @@ def test_the_docs_pages_render_offline(app_factory, live_server, browser, output
     with live_server(app_factory()) as server:
         browser.get(server.url + "/docs")
         wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"), what="Swagger UI")
-        paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        paths = {
+            e.text.replace("\u200b", "")
+            for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+        }
         assert {"/score", "/explain", "/health", "/metrics"} <= paths
         browser.save_screenshot(str(output_dir / "docs.png"))
         browser.get(server.url + "/redoc")
-        wait_until(lambda: "POST /score" in browser.find_element(By.TAG_NAME, "body").text.replace("\n", " ")
-                   or browser.find_elements(By.CSS_SELECTOR, "[data-section-id]"), what="ReDoc")
+        wait_until(
+            lambda: (
+                "POST /score" in browser.find_element(By.TAG_NAME, "body").text.replace("\n", " ")
+                or browser.find_elements(By.CSS_SELECTOR, "[data-section-id]")
+            ),
+            what="ReDoc",
+        )
         browser.save_screenshot(str(output_dir / "redoc.png"))

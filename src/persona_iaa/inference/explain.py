@@ -10,6 +10,7 @@ never saw are dimmed. A map with no positive part (no region raises that output)
 rather than drawn as an empty overlay. The figure and the web page draw the same overlay images
 (:func:`overlay_image`) with the same colour scale (:data:`HEAT_CMAP`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,8 +76,14 @@ def _grad_cam(features: torch.Tensor, target: torch.Tensor, size: tuple[int, int
     return (cam / peak if peak > 0 else cam).cpu().numpy(), flat
 
 
-def explain_image(model: PersonalityDrivenIAA, preprocessing: Preprocessing, source: ImageInput,
-                  device: Union[str, torch.device] = "cpu", *, personality: bool = True) -> Explanation:
+def explain_image(
+    model: PersonalityDrivenIAA,
+    preprocessing: Preprocessing,
+    source: ImageInput,
+    device: Union[str, torch.device] = "cpu",
+    *,
+    personality: bool = True,
+) -> Explanation:
     """Grad-CAM maps of ``source`` for the final score and every trait (ImageError for a bad image).
 
     ``personality=False`` (a model trained without the personality task) explains the score alone:
@@ -85,7 +92,9 @@ def explain_image(model: PersonalityDrivenIAA, preprocessing: Preprocessing, sou
     image = open_image(source)
     batch = eval_transform(preprocessing)(image)[None].to(device)
     captured: list[torch.Tensor] = []
-    hook = model.backbone.features.register_forward_hook(lambda _module, _inputs, output: captured.append(output))
+    hook = model.backbone.features.register_forward_hook(
+        lambda _module, _inputs, output: captured.append(output)
+    )
     try:
         with torch.enable_grad():
             outputs = model.eval()(batch.requires_grad_(True))
@@ -93,7 +102,9 @@ def explain_image(model: PersonalityDrivenIAA, preprocessing: Preprocessing, sou
         hook.remove()
     features = captured[0]
     if features.dim() != 4:
-        raise ModelError(f"explain needs a convolutional feature map; the {model.spec.backbone} backbone pools inside")
+        raise ModelError(
+            f"explain needs a convolutional feature map; the {model.spec.backbone} backbone pools inside"
+        )
     targets = {"score": outputs.score[0]}
     if personality:
         targets.update({t: outputs.personality[0, i] for i, t in enumerate(TRAITS)})
@@ -106,13 +117,24 @@ def explain_image(model: PersonalityDrivenIAA, preprocessing: Preprocessing, sou
     score, aesthetic, traits = (t.detach()[0] for t in outputs)
     image.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE))
     margin = (1 - preprocessing.crop_size / preprocessing.image_size) / 2  # per side, after the square resize
-    return Explanation(view, float(score), float(aesthetic),
-                       {t: float(v) for t, v in zip(TRAITS, traits)} if personality else {}, maps,
-                       photo=np.asarray(image), crop_box=(margin, margin, 1 - margin, 1 - margin), flat=flat)
+    return Explanation(
+        view,
+        float(score),
+        float(aesthetic),
+        {t: float(v) for t, v in zip(TRAITS, traits)} if personality else {},
+        maps,
+        photo=np.asarray(image),
+        crop_box=(margin, margin, 1 - margin, 1 - margin),
+        flat=flat,
+    )
 
 
 def _photo(explanation: Explanation) -> np.ndarray:
-    return explanation.photo if explanation.photo is not None else (explanation.view * 255).round().astype(np.uint8)
+    return (
+        explanation.photo
+        if explanation.photo is not None
+        else (explanation.view * 255).round().astype(np.uint8)
+    )
 
 
 def photo_map(explanation: Explanation, target: str) -> np.ndarray:
@@ -122,9 +144,10 @@ def photo_map(explanation: Explanation, target: str) -> np.ndarray:
     left, top, right, bottom = explanation.crop_box
     x0, y0, x1, y1 = round(left * width), round(top * height), round(right * width), round(bottom * height)
     stretched = Image.fromarray(explanation.maps[target].astype(np.float32), mode="F").resize(
-        (max(x1 - x0, 1), max(y1 - y0, 1)), Image.BILINEAR)
+        (max(x1 - x0, 1), max(y1 - y0, 1)), Image.BILINEAR
+    )
     canvas = np.full((height, width), np.nan, dtype=np.float32)
-    canvas[y0:y0 + stretched.height, x0:x0 + stretched.width] = np.asarray(stretched)
+    canvas[y0 : y0 + stretched.height, x0 : x0 + stretched.width] = np.asarray(stretched)
     return canvas
 
 
@@ -133,7 +156,9 @@ def colour_scale(steps: int = 11) -> list[str]:
     from matplotlib import colormaps
 
     cmap = colormaps[HEAT_CMAP]
-    return ["#%02x%02x%02x" % tuple(int(round(c * 255)) for c in cmap(i / (steps - 1))[:3]) for i in range(steps)]
+    return [
+        "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in cmap(i / (steps - 1))[:3]) for i in range(steps)
+    ]
 
 
 def overlay_image(explanation: Explanation, target: str) -> np.ndarray:
@@ -208,14 +233,16 @@ def explanation_figure(explanation: Explanation, title: str = ""):
     columns = 4 if len(targets) > 1 else 2
     rows = (len(targets) + 1 + (1 if explanation.traits else 0) + columns - 1) // columns
     panel = 3.2
-    fig = pyplot().figure(figsize=(columns * panel + 0.8, rows * (panel * min(max(height / width, 0.6), 1.4) + 0.6)),
-                          dpi=110)
+    fig = pyplot().figure(
+        figsize=(columns * panel + 0.8, rows * (panel * min(max(height / width, 0.6), 1.4) + 0.6)), dpi=110
+    )
     grid = fig.add_gridspec(rows, columns + 1, width_ratios=[1] * columns + [0.05])
     cells = [grid[i // columns, i % columns] for i in range(rows * columns)]
     photo_ax = fig.add_subplot(cells[0])
     photo_ax.imshow(_photo(explanation))
-    photo_ax.set_title(f"photo: final score {explanation.score:.3f}\n(aesthetic s_a {explanation.aesthetic:.3f})",
-                       fontsize=9)
+    photo_ax.set_title(
+        f"photo: final score {explanation.score:.3f}\n(aesthetic s_a {explanation.aesthetic:.3f})", fontsize=9
+    )
     photo_ax.axis("off")
     for cell, target in zip(cells[1:], targets):
         ax = fig.add_subplot(cell)
@@ -224,10 +251,14 @@ def explanation_figure(explanation: Explanation, title: str = ""):
         ax.axis("off")
     if explanation.traits:
         _radar(fig, cells[len(targets) + 1], explanation.traits)
-    colourbar = fig.colorbar(ScalarMappable(Normalize(0, 1), HEAT_CMAP), cax=fig.add_subplot(grid[:, columns]))
+    colourbar = fig.colorbar(
+        ScalarMappable(Normalize(0, 1), HEAT_CMAP), cax=fig.add_subplot(grid[:, columns])
+    )
     colourbar.set_label("Grad-CAM: 0 = no effect, 1 = strongest region", fontsize=8)
     heading = f"{title}: " if title else ""
-    fig.suptitle(f"{heading}where the photo raises each output (dimmed margin: not seen by the model)", fontsize=10)
+    fig.suptitle(
+        f"{heading}where the photo raises each output (dimmed margin: not seen by the model)", fontsize=10
+    )
     return fig
 
 

@@ -2,6 +2,7 @@
 
 ``create_app(predictor)`` builds the FastAPI app; ``serve(run_dir)`` runs it under uvicorn.
 """
+
 from .limits import DEFAULT_MAX_UPLOAD_BYTES, ServerLimits
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "ServerLimits", "create_app", "serve"]

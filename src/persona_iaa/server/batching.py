@@ -6,6 +6,7 @@ requests would queue behind each other. Each model thread takes whatever prepare
 scores the photos of several requests in one call, the way inference servers batch. No timer, so no
 latency is added to wait for company.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,14 +32,21 @@ class DynamicBatcher:
     ``on_batch`` is told each batch's size (for metrics). :meth:`stop` lets queued images finish.
     """
 
-    def __init__(self, infer: Callable[[list[np.ndarray]], Outputs], batch_size: int, threads: int = 1,
-                 on_batch: Optional[Callable[[int], None]] = None):
+    def __init__(
+        self,
+        infer: Callable[[list[np.ndarray]], Outputs],
+        batch_size: int,
+        threads: int = 1,
+        on_batch: Optional[Callable[[int], None]] = None,
+    ):
         self.infer = infer
         self.batch_size = batch_size
         self.on_batch = on_batch or (lambda size: None)
         self._queue: queue.Queue = queue.Queue()
-        self._threads = [threading.Thread(target=self._run, name=f"persona-iaa-batcher-{i}", daemon=True)
-                         for i in range(max(threads, 1))]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"persona-iaa-batcher-{i}", daemon=True)
+            for i in range(max(threads, 1))
+        ]
         self._started = False
 
     def start(self) -> None:

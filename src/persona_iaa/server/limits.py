@@ -4,6 +4,7 @@ Why a single frozen object: every limit is checked in one place (the upload read
 the request timer) and validated once at start-up, so ``--max-upload-mb 0`` fails with one line instead
 of starting a server that refuses everything.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,18 +39,25 @@ class ServerLimits:
     retry_after_s: int = 1
 
     def __post_init__(self) -> None:
-        positive = {"max upload size per file": self.max_file_bytes, "files per request": self.max_files,
-                    "request size": self.max_request_bytes, "requests in flight": self.max_in_flight,
-                    "request timeout": self.timeout_s, "spool size": self.spool_bytes,
-                    "Retry-After": self.retry_after_s}
+        positive = {
+            "max upload size per file": self.max_file_bytes,
+            "files per request": self.max_files,
+            "request size": self.max_request_bytes,
+            "requests in flight": self.max_in_flight,
+            "request timeout": self.timeout_s,
+            "spool size": self.spool_bytes,
+            "Retry-After": self.retry_after_s,
+        }
         for what, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{what} must be positive, got {value}")
         if self.max_queue < 0:
             raise ConfigError(f"the request queue must be 0 or more, got {self.max_queue}")
         if self.max_request_bytes < self.max_file_bytes:
-            raise ConfigError(f"the request size limit ({self.max_request_bytes:,} bytes) is below the per-file "
-                              f"limit ({self.max_file_bytes:,} bytes); raise --max-request-mb")
+            raise ConfigError(
+                f"the request size limit ({self.max_request_bytes:,} bytes) is below the per-file "
+                f"limit ({self.max_file_bytes:,} bytes); raise --max-request-mb"
+            )
 
     @property
     def max_admitted(self) -> int:
@@ -58,8 +66,12 @@ class ServerLimits:
 
     def public(self) -> dict[str, float]:
         """The limits a client needs to split its uploads (served by ``/health``)."""
-        return {"max_file_bytes": self.max_file_bytes, "max_files": self.max_files,
-                "max_request_bytes": self.max_request_bytes, "timeout_s": self.timeout_s}
+        return {
+            "max_file_bytes": self.max_file_bytes,
+            "max_files": self.max_files,
+            "max_request_bytes": self.max_request_bytes,
+            "timeout_s": self.timeout_s,
+        }
 
 
 def is_loopback(host: str) -> bool:
@@ -75,8 +87,10 @@ def is_loopback(host: str) -> bool:
 def check_exposure(host: str, api_key: Optional[str], insecure: bool) -> None:
     """Refuse to serve beyond this machine without a key: anyone on the network could use the model."""
     if not is_loopback(host) and not api_key and not insecure:
-        raise ConfigError(f"refusing to listen on {host} without an API key: pass --api-key KEY (or set "
-                          "PERSONA_IAA_API_KEY), or --insecure to serve everyone who can reach this address")
+        raise ConfigError(
+            f"refusing to listen on {host} without an API key: pass --api-key KEY (or set "
+            "PERSONA_IAA_API_KEY), or --insecure to serve everyone who can reach this address"
+        )
 
 
 def check_port(port: int) -> None:

@@ -3,6 +3,7 @@
 On SIGTERM or Ctrl-C uvicorn stops accepting connections and lets the requests in flight finish (up to
 the request timeout); the app's lifespan then lets the images already queued for the model finish too.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,10 +28,16 @@ def log_config() -> dict[str, Any]:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["plain"] = {"format": "%(message)s"}
-    config["handlers"]["access_json"] = {"class": "logging.StreamHandler", "formatter": "plain",
-                                         "stream": "ext://sys.stdout"}
-    config["loggers"]["persona_iaa.server.access"] = {"handlers": ["access_json"], "level": "INFO",
-                                                      "propagate": False}
+    config["handlers"]["access_json"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "plain",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["persona_iaa.server.access"] = {
+        "handlers": ["access_json"],
+        "level": "INFO",
+        "propagate": False,
+    }
     config["loggers"]["persona_iaa"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
 
@@ -50,10 +57,19 @@ def _open_when_ready(server: Any, url: str) -> None:
     threading.Thread(target=wait_and_open, daemon=True).start()
 
 
-def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
-          max_upload_bytes: Optional[int] = None, limits: Optional[ServerLimits] = None,
-          api_key: Optional[str] = None, insecure: bool = False, cors_origins: Sequence[str] = (),
-          open_browser: bool = False) -> None:
+def serve(
+    checkpoint: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str = "auto",
+    max_upload_bytes: Optional[int] = None,
+    limits: Optional[ServerLimits] = None,
+    api_key: Optional[str] = None,
+    insecure: bool = False,
+    cors_origins: Sequence[str] = (),
+    open_browser: bool = False,
+) -> None:
     """Serve the model in ``checkpoint`` until SIGTERM or Ctrl-C.
 
     Without ``api_key``, ``$PERSONA_IAA_API_KEY`` is used; a non-loopback ``host`` without a key is
@@ -71,8 +87,15 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int = 8000, device:
     # Uploads arrive in memory: decoding runs in the server's threads, not in worker processes.
     predictor = load_model(checkpoint, device=device, workers=0)
     app = create_app(predictor, limits=limits, api_key=api_key, cors_origins=cors_origins)
-    config = uvicorn.Config(app, host=host, port=port, log_config=log_config(), access_log=False,
-                            timeout_graceful_shutdown=int(limits.timeout_s) + 1, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(),
+        access_log=False,
+        timeout_graceful_shutdown=int(limits.timeout_s) + 1,
+        server_header=False,
+    )
     server = uvicorn.Server(config)
     url = page_url(host, port)
     caveat = app.state.service.caveat

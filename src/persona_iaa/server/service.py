@@ -3,6 +3,7 @@
 Why a separate object: the endpoints only parse, admit and answer; this holds the work and its
 resources, started and stopped by the app's lifespan so a SIGTERM lets queued images finish.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,13 @@ def _clean_error(message: str) -> str:
 class ScoringService:
     """Scores and explains uploads with one :class:`~persona_iaa.inference.predictor.Predictor`."""
 
-    def __init__(self, predictor: Predictor, limits: ServerLimits, metrics: ServerMetrics,
-                 decode_threads: Optional[int] = None):
+    def __init__(
+        self,
+        predictor: Predictor,
+        limits: ServerLimits,
+        metrics: ServerMetrics,
+        decode_threads: Optional[int] = None,
+    ):
         self.predictor = predictor
         self.limits = limits
         self.metrics = metrics
@@ -42,7 +48,9 @@ class ScoringService:
         self.caveat = model_caveat(predictor.meta)
         engine = predictor.engine
         self.batcher = DynamicBatcher(self._infer, engine.batch_size, engine.threads, on_batch=metrics.batch)
-        self._decoders = ThreadPoolExecutor(decode_threads or available_cores(), thread_name_prefix="persona-iaa-decode")
+        self._decoders = ThreadPoolExecutor(
+            decode_threads or available_cores(), thread_name_prefix="persona-iaa-decode"
+        )
         self._explainer = ThreadPoolExecutor(1, thread_name_prefix="persona-iaa-explain")
         self._explain_model: Optional[torch.nn.Module] = None
         self._torch_threads: Optional[int] = None
@@ -66,9 +74,17 @@ class ScoringService:
 
     def info(self) -> dict[str, Any]:
         meta = self.predictor.meta
-        return {"status": "ok", "model": meta.get("model"), "traits": list(TRAITS), "trait_names": TRAIT_NAMES,
-                "personality": self.personality, "inter_task_weights": self.predictor.inter_task_weights,
-                "trained_on": meta.get("trained_on"), "warning": self.caveat, "limits": self.limits.public()}
+        return {
+            "status": "ok",
+            "model": meta.get("model"),
+            "traits": list(TRAITS),
+            "trait_names": TRAIT_NAMES,
+            "personality": self.personality,
+            "inter_task_weights": self.predictor.inter_task_weights,
+            "trained_on": meta.get("trained_on"),
+            "warning": self.caveat,
+            "limits": self.limits.public(),
+        }
 
     def _infer(self, arrays: list[np.ndarray]) -> Outputs:
         engine = self.predictor.engine
@@ -87,8 +103,13 @@ class ScoringService:
         score, aesthetic, traits = await asyncio.wrap_future(self.batcher.submit(array))
         self.metrics.image(ok=True)
         personality = traits if self.personality else (None,) * len(TRAITS)
-        return {"filename": upload.filename, "score": score, "aesthetic": aesthetic,
-                **dict(zip(TRAITS, personality)), "error": None}
+        return {
+            "filename": upload.filename,
+            "score": score,
+            "aesthetic": aesthetic,
+            **dict(zip(TRAITS, personality)),
+            "error": None,
+        }
 
     async def score(self, uploads: list[Upload]) -> list[dict[str, Any]]:
         """One result per upload, in order; a bad file is an error entry and never fails the others."""
@@ -101,8 +122,13 @@ class ScoringService:
             if self._explain_model is None:  # a private copy: hooks and gradients never touch the scorer
                 self._explain_model = copy.deepcopy(self.predictor.model).eval()
             try:
-                explanation = explain_image(self._explain_model, self.predictor.preprocessing, data,
-                                            self.predictor.device, personality=self.personality)
+                explanation = explain_image(
+                    self._explain_model,
+                    self.predictor.preprocessing,
+                    data,
+                    self.predictor.device,
+                    personality=self.personality,
+                )
             except ImageError as exc:
                 raise ImageError(_clean_error(str(exc))) from None
             if fmt == "json":
@@ -113,7 +139,9 @@ class ScoringService:
         """One upload's Grad-CAM figure (PNG bytes, ``fmt="png"``) or :func:`explanation_json` (ImageError
         for a bad image). One thread draws them all: matplotlib's figure state is not thread-safe."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._explainer, self._explain_sync, upload.read(), upload.filename, fmt)
+        return await loop.run_in_executor(
+            self._explainer, self._explain_sync, upload.read(), upload.filename, fmt
+        )
 
 
 def explanation_json(explanation: Any, filename: str) -> dict[str, Any]:
@@ -125,9 +153,19 @@ def explanation_json(explanation: Any, filename: str) -> dict[str, Any]:
 
     photo = explanation.photo
     return {
-        "filename": filename, "score": explanation.score, "aesthetic": explanation.aesthetic,
-        "traits": explanation.traits or None, "photo_png": encoded(photo) if photo is not None else None,
-        "maps": {t: {"label": TARGET_LABELS[t], "flat": bool(explanation.flat.get(t)),
-                     "png": encoded(overlay_image(explanation, t))} for t in explanation.targets},
-        "crop_box": list(explanation.crop_box), "colour_scale": colour_scale(),
+        "filename": filename,
+        "score": explanation.score,
+        "aesthetic": explanation.aesthetic,
+        "traits": explanation.traits or None,
+        "photo_png": encoded(photo) if photo is not None else None,
+        "maps": {
+            t: {
+                "label": TARGET_LABELS[t],
+                "flat": bool(explanation.flat.get(t)),
+                "png": encoded(overlay_image(explanation, t)),
+            }
+            for t in explanation.targets
+        },
+        "crop_box": list(explanation.crop_box),
+        "colour_scale": colour_scale(),
     }

@@ -6,6 +6,7 @@ underneath); each file is spooled to a temporary file beyond ``spool_bytes`` of 
 file are counted while they stream, and reading stops at the first byte over a limit. Decoding then
 reads one spooled file at a time.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,7 +44,9 @@ class _BoundedParser(MultiPartParser):
     """Starlette's parser with per-file and per-request file-count limits that answer 413."""
 
     def __init__(self, headers: Headers, stream: AsyncIterator[bytes], limits: ServerLimits):
-        super().__init__(headers, stream, max_files=limits.max_files + 1, max_fields=32, max_part_size=64 * 1024)
+        super().__init__(
+            headers, stream, max_files=limits.max_files + 1, max_fields=32, max_part_size=64 * 1024
+        )
         self.spool_max_size = limits.spool_bytes
         self.limits = limits
         self._file_bytes = 0
@@ -52,15 +55,20 @@ class _BoundedParser(MultiPartParser):
         super().on_headers_finished()
         self._file_bytes = 0
         if self._current_files > self.limits.max_files:
-            raise UploadRefused(413, f"too many files in one request: at most {self.limits.max_files} "
-                                     "(send the rest in another request)")
+            raise UploadRefused(
+                413,
+                f"too many files in one request: at most {self.limits.max_files} "
+                "(send the rest in another request)",
+            )
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._current_part.file is not None:
             self._file_bytes += end - start
             if self._file_bytes > self.limits.max_file_bytes:
-                raise UploadRefused(413, f"{self._current_part.file.filename}: larger than "
-                                         f"{self.limits.max_file_bytes:,} bytes")
+                raise UploadRefused(
+                    413,
+                    f"{self._current_part.file.filename}: larger than {self.limits.max_file_bytes:,} bytes",
+                )
         super().on_part_data(data, start, end)
 
 
@@ -69,7 +77,9 @@ async def _counted(request: Request, limit: int) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise UploadRefused(413, f"request larger than {limit:,} bytes: send fewer or smaller files per request")
+            raise UploadRefused(
+                413, f"request larger than {limit:,} bytes: send fewer or smaller files per request"
+            )
         yield chunk
 
 
@@ -79,12 +89,17 @@ def _check_headers(request: Request, limits: ServerLimits) -> None:
         raise UploadRefused(422, "no files: send the photos as multipart/form-data (a form with file fields)")
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limits.max_request_bytes:
-        raise UploadRefused(413, f"request larger than {limits.max_request_bytes:,} bytes: "
-                                 "send fewer or smaller files per request")
+        raise UploadRefused(
+            413,
+            f"request larger than {limits.max_request_bytes:,} bytes: "
+            "send fewer or smaller files per request",
+        )
 
 
-async def read_uploads(request: Request, limits: ServerLimits, field: str) -> tuple[list[Upload], dict[str, str]]:
-    """The files of form field ``field`` in order, and the plain form fields; raises :class:`UploadRefused`."""
+async def read_uploads(
+    request: Request, limits: ServerLimits, field: str
+) -> tuple[list[Upload], dict[str, str]]:
+    """The files of form field ``field`` in order, and the plain form fields (or :class:`UploadRefused`)."""
     _check_headers(request, limits)
     parser = _BoundedParser(request.headers, _counted(request, limits.max_request_bytes), limits)
     try:
@@ -96,7 +111,9 @@ async def read_uploads(request: Request, limits: ServerLimits, field: str) -> tu
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if name == field:
-                uploads.append(Upload(value.filename or f"<file {len(uploads) + 1}>", value.file, value.size or 0))
+                uploads.append(
+                    Upload(value.filename or f"<file {len(uploads) + 1}>", value.file, value.size or 0)
+                )
             else:
                 value.file.close()
         else:
@@ -113,7 +130,18 @@ def close_all(uploads: list[Upload]) -> None:
 def multipart_schema(field: str, many: bool, description: str, **extra: Any) -> dict[str, Any]:
     """The OpenAPI request body of an upload endpoint (the reader above is not a FastAPI parameter)."""
     file_schema = {"type": "string", "format": "binary"}
-    properties: dict[str, Any] = {field: {"type": "array", "items": file_schema} if many else file_schema,
-                                  **extra}
-    return {"requestBody": {"required": True, "description": description, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": [field], "properties": properties}}}}}
+    properties: dict[str, Any] = {
+        field: {"type": "array", "items": file_schema} if many else file_schema,
+        **extra,
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": [field], "properties": properties}
+                }
+            },
+        }
+    }
