@@ -105,12 +105,15 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
 
 
 def _print_conclusion(baseline: dict[str, Any], multitask: dict[str, Any]) -> None:
-    """What the comparison table means, in one sentence."""
-    base, multi = baseline["test"].get("srocc"), multitask["test"].get("srocc")
-    if base is not None and multi is not None:
-        verdict = "ranks the held-out images better than" if multi > base else "does not rank them better than"
-        print(f"in plain words: on this demo world the multi-task model {verdict} the aesthetic-only baseline "
-              f"(rank correlation with the true scores, SROCC: {multi:.3f} vs {base:.3f}; 1 would be perfect)")
+    """What the comparison table means, in plain words: order (SROCC) and closeness (RMSE)."""
+    base, multi = baseline["test"], multitask["test"]
+    if None in (base.get("srocc"), multi.get("srocc"), base.get("rmse"), multi.get("rmse")):
+        return
+    order = "orders them better" if multi["srocc"] > base["srocc"] else "does not order them better"
+    close = "closer to" if multi["rmse"] < base["rmse"] else "no closer to"
+    print(f"in plain words: on held-out images of this demo world the multi-task model {order} than the "
+          f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; 1 = the true order), and its "
+          f"scores are {close} the true ones (RMSE {multi['rmse']:.3f} vs {base['rmse']:.3f}; lower is better)")
 
 
 def _print_sample_scores(output: Path, trainer: Any) -> None:
