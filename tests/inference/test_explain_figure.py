@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +23,8 @@ from persona_iaa.inference.explain import (
 )
 from persona_iaa.training.checkpoint import load_trained_model, read_meta
 
+from ..helpers import copy_without_personality
+
 
 @pytest.fixture(scope="module")
 def portrait(tmp_path_factory):
@@ -34,13 +36,9 @@ def portrait(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def traitless_run(trained_run, tmp_path_factory):
-    run = tmp_path_factory.mktemp("traitless") / "run"
-    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "*.onnx"))
-    meta = json.loads((run / "model.json").read_text())
-    meta["personality_trained"] = False
-    (run / "model.json").write_text(json.dumps(meta))
-    return run
+def traitless_run(trained_run, tmp_path_factory) -> Path:
+    """The trained run, recorded as trained without the personality task."""
+    return copy_without_personality(trained_run, tmp_path_factory.mktemp("traitless") / "run")
 
 
 def test_maps_cover_the_whole_photo_at_its_aspect_ratio(trained_run, portrait):

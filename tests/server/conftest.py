@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -18,6 +16,8 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from persona_iaa import load_model  # noqa: E402
 from persona_iaa.server.app import create_app  # noqa: E402
+
+from ..helpers import copy_without_personality  # noqa: E402
 
 
 def photo(width: int, height: int, seed: int) -> Image.Image:
@@ -66,13 +66,8 @@ def predictor(trained_run):
 
 @pytest.fixture(scope="session")
 def traitless_run(trained_run, tmp_path_factory) -> Path:
-    """The trained run, recorded as trained without the personality task (as --no-personality writes it)."""
-    run = tmp_path_factory.mktemp("traitless") / "run"
-    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "*.onnx"))
-    meta = json.loads((run / "model.json").read_text())
-    meta["personality_trained"] = False
-    (run / "model.json").write_text(json.dumps(meta))
-    return run
+    """The trained run, recorded as trained without the personality task."""
+    return copy_without_personality(trained_run, tmp_path_factory.mktemp("traitless") / "run")
 
 
 class LiveServer:

@@ -231,9 +231,10 @@
     const thumb = el("div", "thumb");
     if (item.status === "error") {
       card.className = "card bad";
-      thumb.textContent = "⚠";
-      card.append(thumb, el("div", "card-body", ""), el("p", "err", item.error));
-      card.querySelector(".card-body").append(el("div", "card-name", item.name));
+      thumb.append(el("span", "bad-icon", "⚠"), el("span", "bad-label", "could not be scored"));
+      const body = el("div", "card-body");
+      body.append(el("div", "card-name", item.name));
+      card.append(thumb, body, el("p", "err", item.error));
       card.dataset.error = item.error;
       return;
     }
