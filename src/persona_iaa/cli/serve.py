@@ -8,10 +8,9 @@ from . import EXIT_OK, command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..server.limits import ServerLimits
+    from ..server.limits import MIB, ServerLimits
 
-    d = ServerLimits()
-    mib = 1024 * 1024
+    d, mib = ServerLimits(), MIB
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR")
     p.add_argument(
         "--host",
