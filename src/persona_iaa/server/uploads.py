@@ -44,9 +44,8 @@ class _BoundedParser(MultiPartParser):
     """Starlette's parser with per-file and per-request file-count limits that answer 413."""
 
     def __init__(self, headers: Headers, stream: AsyncIterator[bytes], limits: ServerLimits):
-        super().__init__(
-            headers, stream, max_files=limits.max_files + 1, max_fields=32, max_part_size=64 * 1024
-        )
+        super().__init__(headers, stream, max_files=limits.max_files + 1, max_fields=32)
+        self.max_part_size = 64 * 1024  # plain (non-file) fields: set here, older Starlettes take no argument
         self.spool_max_size = limits.spool_bytes
         self.limits = limits
         self._file_bytes = 0
