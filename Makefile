@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench lint clean
+.PHONY: demo serve test install bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/persona-iaa demo --output runs/demo
+
+# the web page and API with the demo model (runs `make demo` first if there is none); Ctrl-C stops it
+serve: $(STAMP)
+	test -f runs/demo/multitask/model.json || $(BIN)/persona-iaa demo --output runs/demo
+	$(BIN)/persona-iaa serve --checkpoint runs/demo/multitask --open
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -27,4 +32,4 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy
 
 clean:
-	rm -rf runs .pytest_cache build dist src/*.egg-info
+	rm -rf runs .pytest_cache build dist src/*.egg-info test-output

@@ -105,6 +105,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size,
                            workers=args.workers, precision=args.precision, engine=args.engine,
                            fast_decode=args.fast_decode, threads=args.threads)
+    from ..demo import model_caveat
+
+    caveat = model_caveat(predictor.meta)
+    if caveat:
+        print(f"note: {caveat}", file=sys.stderr)
     skipped: list = []
     paths = list(iter_image_paths(args.inputs, skipped))
     if not paths:
@@ -137,6 +142,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         writer.close()
     if ranking:
         print(ranking.format(), file=sys.stdout if args.output else sys.stderr)
+        print("final score = aesthetic score s_a (0 poor to 1 excellent) plus the model's trait term; higher is "
+              "better; compare photos with each other", file=sys.stdout if args.output else sys.stderr)
     if failed:
         print(f"{failed} image(s) could not be scored (see the error column)", file=sys.stderr)
     if skipped:

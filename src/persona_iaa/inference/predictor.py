@@ -5,6 +5,7 @@ that ``persona-iaa score`` runs, so the Python API and the CLI give the same num
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -48,9 +49,20 @@ class Predictor:
         return runner
 
     @property
+    def personality_trained(self) -> bool:
+        """False for a model trained without the personality task: its trait head is untrained."""
+        return bool(self.meta.get("personality_trained", True))
+
+    @property
     def inter_task_weights(self) -> dict[str, float]:
         return self.model.inter_task_weights()
 
     def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
-        """Yield one :class:`ScoreResult` per input, in input order; bad images become error results."""
-        return self.engine.score(images, batch_size=batch_size)
+        """Yield one :class:`ScoreResult` per input, in input order; bad images become error results.
+
+        A model trained without the personality task gives no traits (None): its trait head never learnt.
+        """
+        results = self.engine.score(images, batch_size=batch_size)
+        if self.personality_trained:
+            return results
+        return (dataclasses.replace(r, personality=None) for r in results)

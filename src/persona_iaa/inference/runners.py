@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-from ..constants import SCORE_ENGINES as ENGINES
+from ..constants import SCORE_ENGINES as ENGINES  # noqa: F401  (importable from here)
 from ..errors import ModelError, first_line
 from ..extras import has_module, require_extra
 
