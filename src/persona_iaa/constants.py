@@ -20,3 +20,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 SCORE_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 SCORE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
 EXPORT_FORMATS: dict[str, str] = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+#: XMP sidecars: how stars are given (quantiles of the run or fixed thresholds) and how sidecars are named.
+XMP_STAR_METHODS: tuple[str, ...] = ("quantile", "fixed")
+XMP_NAMINGS: tuple[str, ...] = ("auto", "darktable", "lightroom")

@@ -83,7 +83,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             return args.handler(args)
         except PersonaIAAError as exc:
-            print(f"error: {printable(str(exc))}", file=sys.stderr)  # a message may quote a hostile file name
+            # a message may quote a hostile file name: escape each line, keep the lines
+            message = "\n".join(printable(line) for line in str(exc).splitlines())
+            print(f"error: {message}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of the result file and the XMP sidecars."""
-    from ..inference.xmp import NAMINGS, STAR_METHODS
+    from ..constants import XMP_NAMINGS as NAMINGS, XMP_STAR_METHODS as STAR_METHODS
 
     p.add_argument("--csv-safe", action=argparse.BooleanOptionalAction, default=True,
                    help="CSV: prefix cells starting with = + - @ (or tab, CR) with ' so spreadsheets do not "

@@ -31,7 +31,7 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml import minidom as defused_minidom
 
-from ..constants import TRAIT_NAMES, TRAITS
+from ..constants import TRAIT_NAMES, TRAITS, XMP_NAMINGS, XMP_STAR_METHODS
 from ..errors import ConfigError, PersonaIAAError
 from ..files import atomic_write
 from .writers import Row
@@ -44,8 +44,7 @@ XMLNS_NS = "http://www.w3.org/2000/xmlns/"
 #: Our namespace: Score, Aesthetic, the five traits by name, and how the stars were given.
 PERSONA_NS = "http://ns.persona-iaa.org/xmp/1.0/"
 _PREFIXES = {XMP_NS: "xmp", PERSONA_NS: "personaiaa"}
-STAR_METHODS: tuple[str, ...] = ("quantile", "fixed")
-NAMINGS: tuple[str, ...] = ("auto", "darktable", "lightroom")
+STAR_METHODS, NAMINGS = XMP_STAR_METHODS, XMP_NAMINGS  # in constants: the CLI lists them without torch
 #: Fixed thresholds on the final score: below 0.4 one star, [0.4, 0.5) two, ... 0.7 and above five
 #: (on AVA's scale, mean votes 4, 5, 6 and 7 of 10; 0.5 is the paper's good/bad boundary).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7)

@@ -124,7 +124,7 @@ class PersonalityDrivenIAA(nn.Module):
         the backbone's pretrained default is logged, since some backbones work best (or only) at theirs."""
         default = self.preprocessing
         if (image_size, crop_size) != (default.image_size, default.crop_size):
-            log.info("%s: training at %d px (crop %d); its pretrained default is %d px (crop %d)",
+            log.debug("%s: training at %d px (crop %d); its pretrained default is %d px (crop %d)",
                      self.spec.backbone, image_size, crop_size, default.image_size, default.crop_size)
         return dataclasses.replace(default, image_size=image_size, crop_size=crop_size)
 
