@@ -20,7 +20,8 @@ ArgumentAdder = Callable[[argparse.ArgumentParser], None]
 _COMMANDS: dict[str, tuple[ArgumentAdder, Handler, str]] = {}
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("train", "evaluate", "score", "export", "explain", "serve", "data", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo", "personal")
 
 
 def command(name: str, help: str, add_arguments: ArgumentAdder) -> Callable[[Handler], Handler]:

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--profile", metavar="JSON",
+                   help="a person's profile: adds a personal column (and --sort ranks by it)")
 
 
 @command("score", "score images, folders or @lists with a trained model", add_arguments)
@@ -34,6 +36,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from .. import load_model
     from ..errors import ConfigError
+    from ..inference.engine import RESULT_COLUMNS
     from ..inference.inputs import iter_image_paths
     from ..inference.writers import Ranking, open_result_writer, output_format, read_rows
 
@@ -46,9 +49,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
                            precision=args.precision, engine=args.engine, fast_decode=args.fast_decode,
                            threads=args.threads)
+    scorer, columns = predictor, RESULT_COLUMNS
+    if args.profile:
+        from ..personal.scoring import PERSONAL_COLUMNS
+
+        scorer, columns = predictor.personalize(args.profile), PERSONAL_COLUMNS
     paths = list(iter_image_paths(args.inputs))
-    ranking = Ranking(args.sort) if args.sort else None
-    writer = open_result_writer(args.output, resume=args.resume)
+    ranking = Ranking(args.sort, "personal" if args.profile else "score") if args.sort else None
+    writer = open_result_writer(args.output, resume=args.resume, columns=columns)
     failed = 0
     try:
         if args.resume:
@@ -59,7 +67,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 if ranking:
                     ranking.add(row)
             paths = [p for p in paths if p not in done]
-        progress = tqdm(predictor.score(paths), total=len(paths), unit="img", disable=None,
+        progress = tqdm(scorer.score(paths), total=len(paths), unit="img", disable=None,
                         desc=f"score ({predictor.engine_name}, {args.precision})")
         for result in progress:
             row = result.as_row()

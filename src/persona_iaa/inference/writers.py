@@ -13,14 +13,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, TextIO, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO, Union
 
 from ..errors import DataError
 from ..files import atomic_write
 from .engine import RESULT_COLUMNS
 
 OUTPUT_FORMATS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
-_NUMBER_COLUMNS = [c for c in RESULT_COLUMNS if c not in ("path", "error")]
 _PARQUET_CHUNK = 8192  # rows per Parquet row group when folding the journal in
 Row = dict[str, Any]
 
@@ -39,9 +38,9 @@ def journal_path(path: Union[str, Path]) -> Path:
 class CsvResultWriter:
     """CSV rows (empty cells for missing values), flushed one by one; also writes to stdout."""
 
-    def __init__(self, stream: TextIO, *, header: bool = True):
+    def __init__(self, stream: TextIO, *, header: bool = True, columns: Sequence[str] = RESULT_COLUMNS):
         self.stream = stream
-        self.writer = csv.DictWriter(stream, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
+        self.writer = csv.DictWriter(stream, fieldnames=list(columns), lineterminator="\n")
         if header:
             self.writer.writeheader()
             stream.flush()
@@ -72,9 +71,10 @@ class JsonlResultWriter:
 class ParquetResultWriter:
     """Streams rows into the JSONL journal; :meth:`close` folds earlier rows and the journal into Parquet."""
 
-    def __init__(self, path: Path, *, resume: bool):
+    def __init__(self, path: Path, *, resume: bool, columns: Sequence[str] = RESULT_COLUMNS):
         _require_pyarrow()
         self.path = path
+        self.columns = tuple(columns)
         self.journal = journal_path(path)
         if not resume:  # start afresh, as a CSV file opened for writing does
             self.journal.unlink(missing_ok=True)
@@ -92,7 +92,8 @@ class ParquetResultWriter:
 
         self.rows.close()
         rows = read_rows(self.path) if self.keep_existing else _read_jsonl(self.journal)
-        schema = pa.schema([(c, pa.float64() if c in _NUMBER_COLUMNS else pa.string()) for c in RESULT_COLUMNS])
+        schema = pa.schema([(c, pa.string() if c in ("path", "error") else pa.float64())
+                            for c in self.columns])
 
         def fold(tmp: str) -> None:
             with pq.ParquetWriter(tmp, schema) as writer:
@@ -106,25 +107,26 @@ class ParquetResultWriter:
 ResultWriter = Union[CsvResultWriter, JsonlResultWriter, ParquetResultWriter]
 
 
-def open_result_writer(path: Optional[Union[str, Path]], *, resume: bool = False) -> ResultWriter:
+def open_result_writer(path: Optional[Union[str, Path]], *, resume: bool = False,
+                       columns: Sequence[str] = RESULT_COLUMNS) -> ResultWriter:
     """A writer for ``path`` by extension (CSV to stdout when ``path`` is None).
 
     With ``resume`` an existing file is continued: its half-written last line, if any, is dropped.
-    Without it the file is started afresh.
+    Without it the file is started afresh. ``columns``: the result columns (``score --profile`` adds one).
     """
     if path is None:
-        return CsvResultWriter(sys.stdout)
+        return CsvResultWriter(sys.stdout, columns=columns)
     path = Path(path)
     suffix = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
-        return ParquetResultWriter(path, resume=resume)
+        return ParquetResultWriter(path, resume=resume, columns=columns)
     continuing = resume and path.is_file() and _drop_partial_line(path) > 0
     if continuing and suffix == ".csv":
-        _check_csv_header(path)
+        _check_csv_header(path, columns)
     stream = path.open("a" if continuing else "w", encoding="utf-8", newline="")
     if suffix == ".csv":
-        return CsvResultWriter(stream, header=not continuing)
+        return CsvResultWriter(stream, header=not continuing, columns=columns)
     return JsonlResultWriter(stream)
 
 
@@ -152,15 +154,16 @@ def read_rows(path: Union[str, Path]) -> Iterator[Row]:
 class Ranking:
     """The ``n`` best and worst scored rows, kept in two bounded heaps (memory does not grow)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, column: str = "score"):
         self.n = n
+        self.column = column
         self._best: list[tuple[float, str]] = []
         self._worst: list[tuple[float, str]] = []
 
     def add(self, row: Row) -> None:
-        if row.get("score") is None:
+        if row.get(self.column) is None:
             return
-        score, path = float(row["score"]), str(row["path"])
+        score, path = float(row[self.column]), str(row["path"])
         for heap, key in ((self._best, score), (self._worst, -score)):
             (heapq.heappush if len(heap) < self.n else heapq.heappushpop)(heap, (key, path))
 
@@ -172,8 +175,9 @@ class Ranking:
 
     def format(self) -> str:
         lines = []
-        for title, entries in ((f"top {self.n} by final score", self.best()),
-                               (f"bottom {self.n} by final score", self.worst())):
+        name = "final score" if self.column == "score" else f"{self.column} score"
+        for title, entries in ((f"top {self.n} by {name}", self.best()),
+                               (f"bottom {self.n} by {name}", self.worst())):
             lines.append(title + ":")
             lines += [f"  {rank:>4}  {score:.4f}  {path}" for rank, (score, path) in enumerate(entries, 1)]
         return "\n".join(lines)
@@ -181,8 +185,8 @@ class Ranking:
 
 def _typed(row: Row) -> Row:
     typed: Row = {"path": row["path"], "error": row.get("error") or None}
-    typed.update({c: float(row[c]) if row.get(c) not in (None, "") else None for c in _NUMBER_COLUMNS})
-    return {c: typed[c] for c in RESULT_COLUMNS}
+    typed.update({c: float(v) if v not in (None, "") else None for c, v in row.items() if c not in typed})
+    return {c: typed.get(c) for c in (*RESULT_COLUMNS, *(c for c in row if c not in RESULT_COLUMNS))}
 
 
 def _read_jsonl(path: Path) -> Iterator[Row]:
@@ -210,10 +214,10 @@ def _drop_partial_line(path: Path) -> int:
     return end
 
 
-def _check_csv_header(path: Path) -> None:
+def _check_csv_header(path: Path, columns: Sequence[str] = RESULT_COLUMNS) -> None:
     with path.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle), [])
-    if tuple(header) != RESULT_COLUMNS:
+    if tuple(header) != tuple(columns):
         raise DataError(f"{path}: not a score file (columns {', '.join(header)}); choose another --output to resume")
 
 
