@@ -9,8 +9,10 @@ from persona_iaa.demo import run_demo
 
 def test_demo_end_to_end(tmp_path, capsys):
     result = run_demo(tmp_path, epochs=1, overrides=["train.stage2_epochs=2", "data.image_size=32", "data.crop_size=28"],
-                      data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48))
+                      data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48),
+                      people_size=dict(n_images=120, n_people=12, ratings_per_person=110, size=40))
     out = capsys.readouterr().out
+    assert "[personal]" in out and "100 ratings (few-shot)" in out
     assert "only aesthetic task" in out and "multi-task, w by least squares" in out
     assert "inter-task weights, SGD" in out and "not evidence for the paper's claims" in out
     for run in ("aesthetic_only", "multitask"):

@@ -33,7 +33,8 @@ def demo_config(output: Path, config_path: Optional[str], epochs: Optional[int],
 
 
 def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optional[int] = None,
-             overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
+             overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None,
+             people_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
     from . import load_model
     from .training.protocol import Trainer
 
@@ -75,4 +76,8 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
         print(f"  {Path(result.path).name:<28} {result.score:.3f}  {result.aesthetic:.3f}  {traits}")
     print(f"\nruns: {output / 'aesthetic_only'}, {output / 'multitask'} (weights plot: {output / 'multitask' / 'inter_task_weights.png'})")
     print(DISCLAIMER)
-    return {"baseline": baseline, "multitask": multitask, "rows": rows, "sgd_converged": converged}
+    from .personal.demo import run_personal_demo
+
+    personal = run_personal_demo(output / "people", output / "multitask", world_size=people_size)
+    return {"baseline": baseline, "multitask": multitask, "rows": rows, "sgd_converged": converged,
+            "personal": personal}

@@ -1,5 +1,4 @@
 """The personalize and score --profile commands end to end on a tiny trained model and generated people."""
-
 from __future__ import annotations
 
 import csv
@@ -18,42 +17,25 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
+def personalize(action, run, world, *argv) -> int:
+    return main(["personalize", action, "--checkpoint", str(run), "--ratings", world["spec"],
+                 "--workers", "0", *argv])
+
+
 def _my_ratings(world, tmp_path, count=30):
     """A person's own ratings file (path,score on a 0-10 scale): one generated user's ratings."""
-    rows = list(csv.DictReader(open(world["spec"].split(":", 1)[1] + "/PARA-Images.csv")))
+    root = world["spec"].split(":", 1)[1]
+    rows = list(csv.DictReader(open(f"{root}/PARA-Images.csv")))
     mine = [r for r in rows if r["userId"] == world["users"][0]][:count]
     path = tmp_path / "mine.csv"
-    root = world["spec"].split(":", 1)[1]
-    path.write_text(
-        "path,score\n"
-        + "".join(
-            f"{root}/imgs/{r['sessionId']}/{r['imageName']},{2 * float(r['aestheticScore'])}\n" for r in mine
-        )
-    )
+    path.write_text("path,score\n" + "".join(
+        f"{root}/imgs/{r['sessionId']}/{r['imageName']},{2 * float(r['aestheticScore'])}\n" for r in mine))
     return path
 
 
 def test_evaluate_json_puts_traits_and_100_ratings_above_generic(run_copy, people_world, capsys):
-    assert (
-        main(
-            [
-                "personalize",
-                "evaluate",
-                "--checkpoint",
-                str(run_copy),
-                "--ratings",
-                people_world["spec"],
-                "--test-users",
-                "6",
-                "--repeats",
-                "4",
-                "--workers",
-                "0",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert personalize("evaluate", run_copy, people_world, "--test-users", "6", "--repeats", "4",
+                       "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"users", "results", "protocol"} and result["users"] == 6
     assert list(result["results"]) == ["generic", "traits", "shots_10", "shots_100"]
@@ -65,105 +47,33 @@ def test_evaluate_json_puts_traits_and_100_ratings_above_generic(run_copy, peopl
 
 
 def test_table_quotes_published_results_with_sources(run_copy, people_world, capsys):
-    assert (
-        main(
-            [
-                "personalize",
-                "evaluate",
-                "--checkpoint",
-                str(run_copy),
-                "--ratings",
-                people_world["spec"],
-                "--test-users",
-                "3",
-                "--shots",
-                "10",
-                "--repeats",
-                "2",
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert personalize("evaluate", run_copy, people_world, "--test-users", "3", "--shots", "10",
+                       "--repeats", "2") == 0
     out = capsys.readouterr().out
     assert "10 ratings (few-shot)" in out and "100 ratings (few-shot)" not in out
     assert "quoted, not run here" in out and "PIAA-MIR" in out and "unverified" in out
 
 
 def test_calibrate_fit_and_score_with_a_profile_agree_with_the_api(run_copy, people_world, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "personalize",
-                "calibrate",
-                "--checkpoint",
-                str(run_copy),
-                "--ratings",
-                people_world["spec"],
-                "--test-users",
-                "3",
-                "--shots",
-                "10",
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert personalize("calibrate", run_copy, people_world, "--test-users", "3", "--shots", "10") == 0
     stored = json.loads((run_copy / "model.personal.json").read_text())
     assert stored["users"] == len(people_world["users"]) - 3 and stored["trait_matrix"] is not None
-    me = tmp_path / "me.json"
+    me, fitted = tmp_path / "me.json", tmp_path / "fitted.json"
     assert main(["profile", "bfi10", "--answers", "1,5,3,2,4,4,2,5,1,5", "--output", str(me)]) == 0
-    fitted = tmp_path / "fitted.json"
-    assert (
-        main(
-            [
-                "personalize",
-                "fit",
-                "--checkpoint",
-                str(run_copy),
-                "--ratings",
-                str(_my_ratings(people_world, tmp_path)),
-                "--profile",
-                str(me),
-                "--output",
-                str(fitted),
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(["personalize", "fit", "--checkpoint", str(run_copy), "--profile", str(me),
+                 "--output", str(fitted), "--ratings", str(_my_ratings(people_world, tmp_path)),
+                 "--workers", "0"]) == 0
     profile = json.loads(fitted.read_text())
     assert profile["fit"]["prior"] == "traits" and profile["traits"]["E"] == 0.75 and profile["model"]
     images = people_world["paths"][:6]
     for chosen in (me, fitted):  # a questionnaire profile (through the calibration) and a fitted one
         out = tmp_path / f"scores-{chosen.stem}.csv"
-        assert (
-            main(
-                [
-                    "score",
-                    "--checkpoint",
-                    str(run_copy),
-                    *images,
-                    "--profile",
-                    str(chosen),
-                    "--output",
-                    str(out),
-                    "--workers",
-                    "0",
-                    "--sort",
-                    "2",
-                ]
-            )
-            == 0
-        )
+        assert main(["score", "--checkpoint", str(run_copy), *images, "--profile", str(chosen),
+                     "--output", str(out), "--workers", "0", "--sort", "2"]) == 0
         assert "top 2 by personal score" in capsys.readouterr().out
         rows = {r["path"]: r for r in csv.DictReader(out.open())}
         assert list(next(iter(rows.values())))[-2:] == ["personal", "error"]
-        api = load_model(run_copy, workers=0).score(images, profile=chosen)
-        for result in api:
+        for result in load_model(run_copy, workers=0).score(images, profile=chosen):
             assert float(rows[result.path]["personal"]) == result.personal
             assert float(rows[result.path]["score"]) == result.score
     personal = [r.personal for r in load_model(run_copy, workers=0).personalize(fitted).score(images)]
@@ -192,74 +102,26 @@ def test_bad_input_is_one_line_and_writes_nothing(run_copy, people_world, tmp_pa
     other = tmp_path / "other.json"
     other.write_text(json.dumps(foreign))
     scores = tmp_path / "scores.csv"
-    assert (
-        main(
-            [
-                "score",
-                "--checkpoint",
-                str(run_copy),
-                people_world["paths"][0],
-                "--profile",
-                str(other),
-                "--output",
-                str(scores),
-                "--workers",
-                "0",
-            ]
-        )
-        == 2
-    )
+    score = ["score", "--checkpoint", str(run_copy), people_world["paths"][0], "--output", str(scores),
+             "--workers", "0", "--profile"]
+    assert main([*score, str(other)]) == 2
     assert "another model" in _one_error_line(capsys)
     assert not scores.exists()
     # a questionnaire profile on a run without a calibration
     me = tmp_path / "me.json"
     assert main(["profile", "tipi", "--answers", "4,4,4,4,4,4,4,4,4,4", "--output", str(me)]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "score",
-                "--checkpoint",
-                str(run_copy),
-                people_world["paths"][0],
-                "--profile",
-                str(me),
-                "--output",
-                str(scores),
-                "--workers",
-                "0",
-            ]
-        )
-        == 2
-    )
+    assert main([*score, str(me)]) == 2
     assert "personalize calibrate" in _one_error_line(capsys)
     assert not scores.exists()
 
 
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--shots", "0"], "positive"),
-        (["--repeats", "0"], "at least 1"),
-        (["--test-users", "999"], "choose 1.."),
-    ],
-)
+@pytest.mark.parametrize("argv, message", [
+    (["--shots", "0"], "positive"),
+    (["--repeats", "0"], "at least 1"),
+    (["--test-users", "999"], "choose 1.."),
+])
 def test_evaluate_usage_errors(run_copy, people_world, argv, message, capsys):
-    assert (
-        main(
-            [
-                "personalize",
-                "evaluate",
-                "--checkpoint",
-                str(run_copy),
-                "--ratings",
-                people_world["spec"],
-                "--workers",
-                "0",
-                *argv,
-            ]
-        )
-        == 2
-    )
+    assert personalize("evaluate", run_copy, people_world, *argv) == 2
     assert message in _one_error_line(capsys)
     assert not (run_copy / "model.personal-outputs.npz").exists()
