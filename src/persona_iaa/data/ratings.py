@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -165,11 +166,11 @@ def read_para(root: Path, options: dict[str, str]) -> RatingsSource:
     raw = [[number(cells[i], users_file, line) for i in trait_cols] for line, cells in rows]
     traits = dict(zip(order, normalise_traits(raw, options.get("trait_scale", "bfi10")))) if raw else {}
     ratings: dict[str, list[tuple[str, float]]] = {}
-    images = root / options.get("images", "imgs")
+    images = str(root / options.get("images", "imgs"))
     with open_table(ratings_file) as (header, table):
         cols = require_columns(header, ("sessionId", "imageName", "userId", "aestheticScore"), ratings_file)
         for line, cells in table:
-            path = str(images / cells[cols["sessionId"]] / cells[cols["imageName"]])
+            path = os.path.join(images, cells[cols["sessionId"]], cells[cols["imageName"]])  # no Path per row
             ratings.setdefault(cells[cols["userId"]], []).append(
                 (path, number(cells[cols["aestheticScore"]], ratings_file, line))
             )

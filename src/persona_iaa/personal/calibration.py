@@ -18,13 +18,22 @@ generic weights without traits); the best mean SROCC wins.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+from scipy import stats
 
 from ..errors import DataError
 from ..evaluation.metrics import srocc
-from .fewshot import PersonData, fit_person, generic_coefficients, rating_targets, ridge_for
+from .fewshot import (
+    DEFAULT_PRIOR_STRENGTH,
+    PersonData,
+    fit_person,
+    generic_coefficients,
+    rating_targets,
+    ridge_for,
+)
 from .profile import COEFFICIENTS, Calibration
 
 log = logging.getLogger(__name__)
@@ -114,28 +123,43 @@ def draws(n: int, k: int, repeats: int, rng: np.random.Generator) -> Iterable[tu
         yield np.sort(order[:k]), np.sort(order[k:])
 
 
+def srocc_each(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """SROCC of each row of ``predictions`` [m, n] with ``target`` [n] in one scipy call (NaN: undefined)."""
+    if len(target) < 2 or np.ptp(target) == 0:
+        return np.full(len(predictions), np.nan)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.filterwarnings("ignore", category=stats.ConstantInputWarning)  # a constant row: NaN
+        matrix = stats.spearmanr(np.vstack([target, predictions]), axis=1)[0]
+    return np.atleast_2d(matrix)[0, 1:] if len(predictions) > 1 else np.array([matrix])
+
+
 def few_shot_srocc(
     person: PersonData,
     generic_weights: np.ndarray,
     prior: np.ndarray,
-    ridge: float,
+    ridges: Sequence[float],
     k: int,
     repeats: int,
     rng: np.random.Generator,
-) -> float:
-    """Mean SROCC over ``repeats`` draws: fit on k of the person's ratings, test on the rest.
+) -> np.ndarray:
+    """Mean SROCC over ``repeats`` draws, per ridge: fit on k of the person's ratings, test on the rest.
 
-    NaN when no draw is usable."""
+    NaN for a ridge with no usable draw; every ridge sees the same draws."""
     values = []
     for fit_index, test_index in draws(len(person), k, repeats, rng):
         part = person.subset(fit_index)
         if np.ptp(part.ratings) == 0:
             continue  # k equal ratings carry no taste: this draw is left out
-        weights = fit_person(part, generic_weights, prior, ridge)
         test = person.subset(test_index)
-        values.append(srocc(weights.apply(test.aesthetic, test.personality), test.ratings))
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
+        fits = [fit_person(part, generic_weights, prior, ridge) for ridge in ridges]
+        values.append(
+            srocc_each(np.stack([w.apply(test.aesthetic, test.personality) for w in fits]), test.ratings)
+        )
+    if not values:
+        return np.full(len(ridges), np.nan)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Mean of empty slice", category=RuntimeWarning)
+        return np.nanmean(np.stack(values), axis=0)
 
 
 def _choose_strength(
@@ -146,17 +170,18 @@ def _choose_strength(
     shots: Sequence[int],
     seed: int,
 ) -> tuple[float, dict[str, float]]:
-    results: dict[str, float] = {}
-    for strength in PRIOR_STRENGTHS:
-        values = []
-        for k in shots:
-            for index, (person, prior) in enumerate(zip(people, priors)):
-                if len(person) >= k + MIN_TEST:
-                    rng = np.random.default_rng([seed, index, k])
-                    values.append(few_shot_srocc(person, generic_weights, prior, strength * unit, k, 2, rng))
-        results[f"{strength:g}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    ridges = [strength * unit for strength in PRIOR_STRENGTHS]
+    values = []
+    for k in shots:
+        for index, (person, prior) in enumerate(zip(people, priors)):
+            if len(person) >= k + MIN_TEST:
+                rng = np.random.default_rng([seed, index, k])
+                values.append(few_shot_srocc(person, generic_weights, prior, ridges, k, 2, rng))
+    table = np.stack(values) if values else np.full((1, len(ridges)), np.nan)
+    means = [float(np.nanmean(column)) if np.isfinite(column).any() else float("nan") for column in table.T]
+    results = {f"{strength:g}": mean for strength, mean in zip(PRIOR_STRENGTHS, means)}
     finite = {s: v for s, v in results.items() if np.isfinite(v)}
-    best = max(finite, key=finite.get) if finite else "10"
+    best = max(finite, key=finite.get) if finite else f"{DEFAULT_PRIOR_STRENGTH:g}"
     return float(best), results
 
 

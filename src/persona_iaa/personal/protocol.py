@@ -52,7 +52,9 @@ def user_rows(
     for k in shots:
         if len(person) >= k + MIN_TEST:
             rng = np.random.default_rng([seed, index, k])
-            rows[f"shots_{k}"] = few_shot_srocc(person, generic_weights, prior, ridge, k, repeats, rng)
+            rows[f"shots_{k}"] = float(
+                few_shot_srocc(person, generic_weights, prior, [ridge], k, repeats, rng)[0]
+            )
     return rows
 
 

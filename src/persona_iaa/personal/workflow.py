@@ -86,6 +86,7 @@ def calibrate(
         test_users=rule,
         missing_images=source.missing_images,
         calibration_users=[p.user for p in calibration_people],
+        seed=seed,
     )
     path = calibration_path(predictor.weights_file)
     calibration.save(path)
@@ -136,6 +137,18 @@ def fit_profile(
     )
 
 
+def _stored_match(
+    predictor: Any, spec: str, users: list[str], shots: Sequence[int], seed: int
+) -> Optional[Calibration]:
+    """The run's stored calibration when it was made on exactly these users with these settings."""
+    stored = stored_calibration(predictor.weights_file)
+    if stored is None or stored.model != predictor.fingerprint:
+        return None
+    info = stored.info
+    same = (info.get("source"), info.get("calibration_users"), info.get("shots"), info.get("seed"))
+    return stored if same == (spec, users, list(shots), seed) else None
+
+
 def evaluate(
     predictor: Any,
     spec: str,
@@ -154,12 +167,19 @@ def evaluate(
     people = _people(predictor, test_people + calibration_people, progress)
     test, others = people[: len(test_people)], people[len(test_people) :]
     generic = generic_weights(predictor)
-    calibration = fit_calibration(others, generic, predictor.fingerprint, shots=shots, seed=seed)
+    calibration = _stored_match(predictor, spec, [p.user for p in calibration_people], shots, seed)
+    reused = calibration is not None
+    calibration = calibration or fit_calibration(
+        others, generic, predictor.fingerprint, shots=shots, seed=seed
+    )
     result = run_protocol(test, generic, calibration, shots=shots, repeats=repeats, seed=seed)
     result["protocol"] = {
         "source": spec,
         "test_users": rule,
         "calibration_users": len(others),
+        "calibration": "the run's stored calibration (made on these users)"
+        if reused
+        else "fitted on these users",
         "shots": shots,
         "repeats": repeats,
         "seed": seed,
