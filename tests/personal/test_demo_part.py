@@ -15,6 +15,7 @@ def test_personal_demo_prints_two_people_and_the_protocol(run_copy, tmp_path, ca
     assert "100 ratings (few-shot)" in out and "quoted, not run here" in out and "not evidence" in out
     assert set(result["protocol"]["results"]) == {"generic", "traits", "shots_10", "shots_100"}
     assert len(result["ranking_vs_generic"]) == 2 and (run_copy / "model.personal.json").is_file()
+    assert "stored calibration" in result["protocol"]["protocol"]["calibration"]  # calibrated once, reused
 
 
 def test_people_rate_photos_liked_by_people_like_them():
