@@ -13,10 +13,12 @@ def test_demo_end_to_end_reports_and_logs_instead_of_printing(tmp_path, capsys, 
     caplog.set_level(logging.INFO, logger="persona_iaa")
     result = run_demo(tmp_path, epochs=1,
                       overrides=["train.stage2_epochs=2", "data.image_size=32", "data.crop_size=28"],
-                      data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48))
+                      data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48),
+                      people_size=dict(n_images=120, n_people=12, ratings_per_person=110, size=40))
     report = result["report"]
     assert "only aesthetic task" in report and "multi-task, w by least squares" in report
     assert "inter-task weights, SGD" in report and "not evidence for the paper's claims" in report
+    assert "[personal]" in report and "100 ratings (few-shot)" in report
     assert report.count("\n  ") >= len(result["samples"]) == 5  # one line per scored test image
     steps = [r.getMessage() for r in caplog.records if r.name == "persona_iaa.demo"]
     assert [s[:5] for s in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]

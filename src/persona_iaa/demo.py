@@ -63,8 +63,10 @@ def demo_config(output: Path, config_path: Optional[str], epochs: Optional[int],
 
 
 def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optional[int] = None,
-             overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
-    """Both runs and their comparison; ``result["report"]`` is the text ``persona-iaa demo`` prints.
+             overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None,
+             people_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
+    """Both runs, their comparison and the personal part; ``result["report"]`` is the text
+    ``persona-iaa demo`` prints.
 
     Progress goes to the ``persona_iaa.demo`` logger, so the API stays quiet unless logging is set up.
     """
@@ -96,7 +98,10 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
     samples = list(predictor.score([r.path for r in trainer.aesthetic.splits["test"][:5]]))
     result = {"baseline": baseline, "multitask": multitask, "rows": rows,
               "sgd_converged": sgd_converged(multitask["stage2"]), "samples": samples}
-    result["report"] = demo_report(result, output)
+    from .personal.demo import run_personal_demo
+
+    result["personal"] = run_personal_demo(output / "people", output / "multitask", world_size=people_size)
+    result["report"] = demo_report(result, output) + "\n" + result["personal"]["report"]
     return result
 
 

@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--profile", metavar="JSON",
+                   help="a person's profile: adds a personal column (and --sort ranks by it)")
     add_output_arguments(p)
 
 
@@ -97,6 +99,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .. import load_model
     from ..constants import IMAGE_EXTENSIONS
     from ..errors import DataError
+    from ..inference.engine import RESULT_COLUMNS
     from ..inference.inputs import iter_image_paths
     from ..inference.writers import Ranking, open_result_writer, read_rows
 
@@ -115,7 +118,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not paths:
         raise DataError(f"no images found in {' '.join(args.inputs)} (image extensions: "
                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
-    ranking = Ranking(args.sort) if args.sort else None
+    scorer, columns = predictor, RESULT_COLUMNS
+    if args.profile:
+        from ..personal.scoring import PERSONAL_COLUMNS
+
+        scorer, columns = predictor.personalize(args.profile), PERSONAL_COLUMNS
+    ranking = Ranking(args.sort, "personal" if args.profile else "score") if args.sort else None
     failed = 0
     if args.resume:  # read before writing: a malformed file is refused untouched
         done = set()
@@ -126,9 +134,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                 ranking.add(row)
         paths = [p for p in paths if p not in done]
     kept: list = []  # the rows, for sidecars, when they go to stdout rather than to a file
-    writer = open_result_writer(args.output, resume=args.resume, csv_safe=args.csv_safe)
+    writer = open_result_writer(args.output, resume=args.resume, csv_safe=args.csv_safe, columns=columns)
     try:
-        progress = tqdm(predictor.score(paths), total=len(paths), unit="img", disable=None,
+        progress = tqdm(scorer.score(paths), total=len(paths), unit="img", disable=None,
                         desc=f"score ({predictor.engine_name}, {args.precision})")
         for result in progress:
             row = result.as_row()

@@ -6,6 +6,7 @@ that ``persona-iaa score`` runs, so the Python API and the CLI give the same num
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -13,7 +14,7 @@ import torch
 
 from ..data.transforms import Preprocessing
 from ..runtime import resolve_device
-from ..models.io import load_trained_model
+from ..models.io import load_trained_model, resolve_model_path
 from .engine import ImageLike, ScoreResult, ScoringEngine, ScoringOptions
 from .runners import Runner, build_runner
 
@@ -32,6 +33,7 @@ class Predictor:
         self.device = device
         self.meta = meta or {}
         self.options = ScoringOptions(**options)
+        self.weights_file = resolve_model_path(checkpoint)[0] if checkpoint is not None else None
         self.engine_name = self.options.resolved_engine(device)
         self.engine = ScoringEngine(self._runner(checkpoint), preprocessing, self.options, device)
 
@@ -57,11 +59,29 @@ class Predictor:
     def inter_task_weights(self) -> dict[str, float]:
         return self.model.inter_task_weights()
 
-    def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None) -> Iterator[ScoreResult]:
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Which model this is, as profiles and calibrations record it."""
+        from ..personal.profile import model_fingerprint
+
+        return model_fingerprint(self.model)
+
+    def personalize(self, profile: Any, calibration: Any = None) -> Any:
+        """A :class:`~persona_iaa.personal.scoring.PersonalPredictor` for one person's profile (a
+        ``Profile``, its JSON as a dict, or a path): results gain a ``personal`` score."""
+        from ..personal.scoring import personalize
+
+        return personalize(self, profile, calibration)
+
+    def score(self, images: Iterable[ImageLike], batch_size: Optional[int] = None,
+              profile: Any = None) -> Iterator[ScoreResult]:
         """Yield one :class:`ScoreResult` per input, in input order; bad images become error results.
+        With ``profile``, results also carry that person's ``personal`` score (see :meth:`personalize`).
 
         A model trained without the personality task gives no traits (None): its trait head never learnt.
         """
+        if profile is not None:
+            return self.personalize(profile).score(images, batch_size=batch_size)
         results = self.engine.score(images, batch_size=batch_size)
         if self.personality_trained:
             return results

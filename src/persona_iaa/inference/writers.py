@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Optional, Union
+from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from ..errors import DataError
 from ..extras import require_extra
@@ -103,7 +103,7 @@ class CsvResultWriter:
     """
 
     def __init__(self, stream: IO, *, header: bool = True, csv_safe: bool = True, terminal: bool = False,
-                 borrowed: Optional[bool] = None):
+                 borrowed: Optional[bool] = None, columns: Sequence[str] = RESULT_COLUMNS):
         self.stream = stream
         self.csv_safe, self.terminal = csv_safe, terminal
         if borrowed is None:
@@ -111,7 +111,7 @@ class CsvResultWriter:
         self.borrowed = borrowed
         self._binary = not isinstance(stream, io.TextIOBase)
         self._line = io.StringIO()
-        self.writer = csv.DictWriter(self._line, fieldnames=list(RESULT_COLUMNS), lineterminator="\r\n")
+        self.writer = csv.DictWriter(self._line, fieldnames=list(columns), lineterminator="\r\n")
         if header:
             self.writer.writeheader()
             self._emit()
@@ -164,9 +164,9 @@ class ParquetResultWriter:
     so a kill between the rename and the journal's deletion does not make those rows count twice.
     """
 
-    def __init__(self, path: Path, *, resume: bool):
+    def __init__(self, path: Path, *, resume: bool, columns: Sequence[str] = RESULT_COLUMNS):
         _require_pyarrow()
-        self.path = path
+        self.path, self.columns = path, tuple(columns)
         self.journal = journal_path(path)
         if not resume:  # start afresh, as a CSV file opened for writing does
             self.journal.unlink(missing_ok=True)
@@ -188,7 +188,7 @@ class ParquetResultWriter:
         self.rows.close()
         rows = read_rows(self.path) if self.keep_existing else _read_jsonl(self.journal)
         size, digest = _file_digest(self.journal)
-        schema = _parquet_schema().with_metadata({_FOLDED_KEY: f"{size}:{digest}".encode()})
+        schema = _parquet_schema(self.columns).with_metadata({_FOLDED_KEY: f"{size}:{digest}".encode()})
 
         def fold(tmp: str) -> None:
             with pq.ParquetWriter(tmp, schema) as writer:
@@ -204,30 +204,31 @@ ResultWriter = Union[CsvResultWriter, JsonlResultWriter, ParquetResultWriter]
 
 
 def open_result_writer(path: Optional[PathLike], *, resume: bool = False,
-                       csv_safe: Optional[bool] = None) -> ResultWriter:
+                       csv_safe: Optional[bool] = None, columns: Sequence[str] = RESULT_COLUMNS) -> ResultWriter:
     """A writer for ``path`` by extension (CSV to stdout when ``path`` is None).
 
     With ``resume`` an existing file is continued: its half-written last record, if any, is dropped.
     Without it the file is started afresh. ``csv_safe`` (default: on) neutralises formula cells in CSV.
+    ``columns``: the result columns (``score --profile`` adds ``personal`` after the standard ones).
     """
     csv_safe = True if csv_safe is None else csv_safe
     if path is None:
         sys.stdout.flush()
         terminal = sys.stdout.isatty()
         stream = getattr(sys.stdout, "buffer", sys.stdout)
-        return CsvResultWriter(stream, csv_safe=csv_safe, terminal=terminal, borrowed=True)
+        return CsvResultWriter(stream, csv_safe=csv_safe, terminal=terminal, borrowed=True, columns=columns)
     path = Path(path)
     suffix = check_output(path)
     _os_errors(path, path.parent.mkdir, parents=True, exist_ok=True)
     if suffix == ".parquet":
-        return _os_errors(path, ParquetResultWriter, path, resume=resume)
+        return _os_errors(path, ParquetResultWriter, path, resume=resume, columns=columns)
     continuing = resume and path.is_file() and _truncate(path, _csv_records_end if suffix == ".csv"
                                                          else _last_line_end) > 0
     if continuing and suffix == ".csv":
-        _check_csv_header(path)
+        _check_csv_header(path, columns)
     if suffix == ".csv":
         stream = _os_errors(path, path.open, "ab" if continuing else "wb")
-        return CsvResultWriter(stream, header=not continuing, csv_safe=csv_safe)
+        return CsvResultWriter(stream, header=not continuing, csv_safe=csv_safe, columns=columns)
     return JsonlResultWriter(_os_errors(path, _open_text, path, "a" if continuing else "w"))
 
 
@@ -251,15 +252,16 @@ def read_rows(path: PathLike, *, csv_safe: Optional[bool] = None) -> Iterator[Ro
 class Ranking:
     """The ``n`` best and worst scored rows, kept in two bounded heaps (memory does not grow)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, column: str = "score"):
         self.n = n
+        self.column = column  # "score", or "personal" when ranking by a person's own score
         self._best: list[tuple[float, str]] = []
         self._worst: list[tuple[float, str]] = []
 
     def add(self, row: Row) -> None:
-        if row.get("score") is None:
+        if row.get(self.column) is None:
             return
-        score, path = float(row["score"]), str(row["path"])
+        score, path = float(row[self.column]), str(row["path"])
         for heap, key in ((self._best, score), (self._worst, -score)):
             (heapq.heappush if len(heap) < self.n else heapq.heappushpop)(heap, (key, path))
 
@@ -272,10 +274,11 @@ class Ranking:
     def format(self) -> str:
         """For a terminal: file names are passed through :func:`~persona_iaa.terminal.printable`."""
         lines = []
-        for title, entries in ((f"top {self.n} by final score", self.best()),
-                               (f"bottom {self.n} by final score", self.worst())):
+        name = "final score" if self.column == "score" else f"{self.column} score"
+        for title, entries in ((f"top {self.n} by {name}", self.best()),
+                               (f"bottom {self.n} by {name}", self.worst())):
             lines.append(title + ":")
-            lines += [f"  {rank:>4}  {score:.4f}  {printable(path)}"
+            lines += [f"  {rank:>4}  {score:.3f}  {printable(path)}"
                       for rank, (score, path) in enumerate(entries, 1)]
         return "\n".join(lines)
 
@@ -290,14 +293,15 @@ def _typed(row: Row, where: str) -> Row:
     typed: Row = {"path": row.get("path"), "error": row.get("error") or None}
     if not isinstance(typed["path"], str) or not typed["path"]:
         raise DataError(f"{where}: a row without a path; not a score file (choose another --output)")
-    for column in _NUMBER_COLUMNS:
+    extra = [c for c in row if c not in RESULT_COLUMNS and c != PATH_BYTES_COLUMN]  # e.g. personal
+    for column in (*_NUMBER_COLUMNS, *extra):
         value = row.get(column)
         try:
             typed[column] = None if value in (None, "") else float(value)
         except (TypeError, ValueError):
             raise DataError(f"{where}: {column} is not a number ({printable(str(value))[:40]!r}); "
                             "not a score file (choose another --output)") from None
-    return {c: typed[c] for c in RESULT_COLUMNS}
+    return {c: typed[c] for c in (*RESULT_COLUMNS, *extra)}
 
 
 def _read_csv(path: Path, csv_safe: bool) -> Iterator[Row]:
@@ -365,11 +369,11 @@ def _parquet_file(path: Path) -> Any:
 
 # --- Parquet ----------------------------------------------------------------------------------------------
 
-def _parquet_schema() -> Any:
+def _parquet_schema(columns: Sequence[str] = RESULT_COLUMNS) -> Any:
     import pyarrow as pa
 
-    columns = [(c, pa.float64() if c in _NUMBER_COLUMNS else pa.string()) for c in RESULT_COLUMNS]
-    return pa.schema(columns + [(PATH_BYTES_COLUMN, pa.binary())])
+    fields = [(c, pa.string() if c in _TEXT_COLUMNS else pa.float64()) for c in columns]
+    return pa.schema(fields + [(PATH_BYTES_COLUMN, pa.binary())])
 
 
 def _parquet_record(row: Row) -> Row:
@@ -480,10 +484,10 @@ def _csv_records_end(path: Path) -> int:
     return 0
 
 
-def _check_csv_header(path: Path) -> None:
+def _check_csv_header(path: Path, columns: Sequence[str] = RESULT_COLUMNS) -> None:
     with _open_text(path, "r") as handle:
         header = next(csv.reader(handle), [])
-    if tuple(header) != RESULT_COLUMNS:
+    if tuple(header) != tuple(columns):
         raise DataError(f"{path}: not a score file (columns {printable(', '.join(header))[:120]}); "
                         "choose another --output to resume")
 
