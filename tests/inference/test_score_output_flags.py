@@ -64,7 +64,7 @@ def test_hostile_names_are_neutralised_in_csv_and_escaped_on_the_terminal(traine
         assert next(csv.DictReader(handle))["path"] == "'=HYPERLINK(1).jpg"
     assert [r["path"] for r in read_rows(relative)] == ["=HYPERLINK(1).jpg"]
     assert main(["score", "--checkpoint", str(trained_run), "=HYPERLINK(1).jpg", "--output", str(relative),
-                 "--workers", "0", "--no-csv-safe"]) == 0
+                 "--workers", "0", "--no-csv-safe", "--overwrite"]) == 0
     with relative.open(newline="") as handle:
         assert next(csv.DictReader(handle))["path"] == "=HYPERLINK(1).jpg"
 
