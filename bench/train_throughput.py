@@ -151,6 +151,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when there is one)")
     parser.add_argument("--backbones", default="tiny,densenet121", help="comma-separated backbones to time")
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated precisions to time")
     known, _ = parser.parse_known_args(argv)
     cuda = known.device.startswith("cuda") or (known.device == "auto" and torch.cuda.is_available())
     parser.add_argument("--quick", action="store_true", help="fewer images and steps (a smoke run)")
@@ -177,7 +178,7 @@ def measure_backbone(backbone: str, specs: dict[str, dict[str, str]], root: Path
     configs = {f"{precision}{' channels-last' if channels_last else ''}":
                variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
                               precision, channels_last)
-               for precision, channels_last in VARIANTS}
+               for precision, channels_last in VARIANTS if precision in args.precisions.split(",")}
     for name, config in configs.items():
         runs = {"jpeg": config}
         if "cache" in specs and name == "fp32":  # the input comparison, at one precision
