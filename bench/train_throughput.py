@@ -163,7 +163,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32 if cuda else 16)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    args.device = "cuda" if args.device == "auto" and cuda else ("cpu" if args.device == "auto" else args.device)
+    if args.device == "auto":
+        args.device = "cuda" if cuda else "cpu"
     args.cuda = cuda
     args.log_every = 8 if cuda else 1
     args.n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)

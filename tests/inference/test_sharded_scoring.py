@@ -59,7 +59,8 @@ def test_shards_and_merge_equal_one_process_run(trained_run, folder, one_process
     assert "already holds results" in capsys.readouterr().err
 
 
-def _fake_part(path: Path, shard: Shard, total: int, *, complete: bool = True, rows: int | None = None) -> Path:
+def _fake_part(path: Path, shard: Shard, total: int, *, complete: bool = True, rows: int | None = None
+               ) -> Path:
     writer = open_result_writer(path)
     for i in range(len(range(*shard.bounds(total))) if rows is None else rows):
         writer.write({"path": f"{shard.index}-{i}.jpg", "error": "x"})
@@ -95,8 +96,9 @@ def _torchrun(target: list[str], trained_run: Path, folder: Path, out: Path, *ex
               ) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *target,
-               "score", "--checkpoint", str(trained_run), str(folder), "--output", str(out), *SCORE, *extra]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               *target, "score", "--checkpoint", str(trained_run), str(folder), "--output", str(out),
+               *SCORE, *extra]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -122,5 +124,6 @@ def test_shard_needs_an_output_and_not_torchrun(trained_run, folder, capsys, mon
     assert main(["score", "--checkpoint", str(trained_run), str(folder), "--shard", "0/2"]) == 2
     assert "--output" in capsys.readouterr().err
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["score", "--checkpoint", str(trained_run), str(folder), "--shard", "0/2", "--output", "x.csv"]) == 2
+    assert main(["score", "--checkpoint", str(trained_run), str(folder), "--shard", "0/2",
+                 "--output", "x.csv"]) == 2
     assert "torchrun" in capsys.readouterr().err

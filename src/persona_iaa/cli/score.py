@@ -3,6 +3,7 @@ errors."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -30,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help="decoding processes (default: one per CPU core; 0: decode in this process)")
     p.add_argument("--precision", choices=SCORE_PRECISIONS,
-                   help="bf16: autocast, faster on CPUs with bf16 (default: bf16 on CUDA GPUs that support it, "
-                        "else fp32)")
+                   help="bf16: autocast, faster on CPUs with bf16 (default: bf16 on CUDA GPUs that support "
+                        "it, else fp32)")
     p.add_argument("--engine", default="auto", choices=SCORE_ENGINES,
                    help="onnx: onnxruntime on the exported model; auto (default): onnx for fp32 on CPUs, "
                         "else torch")
@@ -40,10 +41,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
     p.add_argument("--device", default="auto",
-                   help="cpu, cuda, cuda:N or auto; under torchrun each rank uses cuda:LOCAL_RANK (or the CPU)")
+                   help="cpu, cuda, cuda:N or auto; under torchrun each rank uses cuda:LOCAL_RANK "
+                        "(or the CPU)")
     p.add_argument("--shard", metavar="I/N",
                    help="score only share I of N (0-based, contiguous in input order) into --output, for job "
                         "arrays; join the parts with persona-iaa merge")
+    p.add_argument("--gpu-decode", action="store_true",
+                   help="CUDA only: decode plain JPEGs on the GPU (nvJPEG), for the decode-bound case; "
+                        "anything it refuses is decoded on the CPU as usual")
     add_output_arguments(p)
 
 
@@ -110,9 +115,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     xmp = _xmp_options(args)
     device = rank_device(args.device) if ranks else args.device
     args.precision = args.precision or default_precision(device)
+    gpu_decode = {"gpu_decode": _gpu_decode(device)} if args.gpu_decode else {}
     predictor = load_model(args.checkpoint, device=device, batch_size=args.batch_size,
                            workers=args.workers, precision=args.precision, engine=args.engine,
-                           fast_decode=args.fast_decode, threads=args.threads)
+                           fast_decode=args.fast_decode, threads=args.threads, **gpu_decode)
     skipped: list = []
     paths = expand_inputs(args.inputs, skipped)
     ranking = Ranking(args.sort) if args.sort else None
@@ -127,12 +133,11 @@ def cmd_score(args: argparse.Namespace) -> int:
                 ranking.add(row)
         kept: list = []
     else:
-        bar = (lambda it, total: tqdm(it, total=total, unit="img", disable=None,
-                                      desc=f"score ({predictor.engine_name}, {args.precision})"))
-        score = (lambda **kw: score_share(predictor, paths, args.output, shard, **kw)) if shard else \
-            (lambda **kw: score_collection(predictor, paths, args.output, **kw))
-        run = score(ranking=ranking, keep=bool(xmp and not args.output),
-                    progress=bar, **options)
+        bar = functools.partial(tqdm, unit="img", disable=None,
+                                desc=f"score ({predictor.engine_name}, {args.precision})")
+        rest = {"ranking": ranking, "keep": bool(xmp and not args.output), "progress": bar, **options}
+        run = (score_share(predictor, paths, args.output, shard, **rest) if shard
+               else score_collection(predictor, paths, args.output, **rest))
         failed, kept = run.failed, run.kept
     if ranking:
         print(ranking.format(), file=sys.stdout if args.output else sys.stderr)
@@ -142,6 +147,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{len(skipped)} folder(s) could not be read; their images were skipped", file=sys.stderr)
     sidecar_problems = _write_xmp(args, xmp, kept) if xmp else 0
     return EXIT_PARTIAL if failed or sidecar_problems else EXIT_OK
+
+
+def _gpu_decode(device: str) -> bool:
+    """``--gpu-decode`` is refused off CUDA rather than silently ignored."""
+    from ..errors import ConfigError
+    from ..runtime import resolve_device
+
+    if resolve_device(device).type != "cuda":
+        raise ConfigError("--gpu-decode needs a CUDA device (--device cuda)")
+    return True
 
 
 def _sharding(args: argparse.Namespace) -> tuple[Optional["Shard"], bool]:
@@ -195,7 +210,8 @@ def _write_xmp(args: argparse.Namespace, options: XmpOptions, kept: list) -> int
 
 def add_merge_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("parts", nargs="+", metavar="PART", help="part files written by score --shard I/N")
-    p.add_argument("--output", required=True, metavar="FILE", help="merged result file: .csv, .jsonl or .parquet")
+    p.add_argument("--output", required=True, metavar="FILE",
+                   help="merged result file: .csv, .jsonl or .parquet")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it already holds results")
     p.add_argument("--csv-safe", action=argparse.BooleanOptionalAction, default=True,
                    help="the --csv-safe setting the parts were written with (and FILE is written with)")

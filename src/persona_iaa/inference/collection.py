@@ -152,7 +152,8 @@ def _ordered_parts(parts: Sequence[PathLike]) -> list[tuple[Path, int]]:
                             f"the other parts are of {split[0]} shares of {split[1]}")
         split = (info["count"], info["total"])
         if info["index"] in seen:
-            raise DataError(f"{part} and {seen[info['index']]} both hold share {info['index']}/{info['count']}")
+            raise DataError(f"{part} and {seen[info['index']]} both hold share "
+                            f"{info['index']}/{info['count']}")
         if not info["complete"]:
             raise DataError(f"{part}: share {info['index']}/{info['count']} is unfinished; "
                             "finish it with --resume before merging")
