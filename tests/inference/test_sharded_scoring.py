@@ -127,3 +127,8 @@ def test_shard_needs_an_output_and_not_torchrun(trained_run, folder, capsys, mon
     assert main(["score", "--checkpoint", str(trained_run), str(folder), "--shard", "0/2",
                  "--output", "x.csv"]) == 2
     assert "torchrun" in capsys.readouterr().err
+
+
+def test_gpu_decode_is_refused_without_cuda(trained_run, folder, capsys):
+    assert main(["score", "--checkpoint", str(trained_run), str(folder), "--device", "cpu", "--gpu-decode"]) == 2
+    assert "--gpu-decode needs a CUDA device" in capsys.readouterr().err

@@ -71,11 +71,14 @@ def under_torchrun() -> bool:
 
 
 def rank_device(device: str = "auto") -> str:
-    """This rank's own device: ``cuda:LOCAL_RANK`` when CUDA is asked for (or ``auto`` finds it), else CPU."""
+    """This rank's own device: ``cuda:LOCAL_RANK`` when CUDA is asked for (or ``auto`` finds it), else CPU.
+
+    More ranks than GPUs share them round-robin rather than fail on a GPU that is not there.
+    """
     import torch
 
     if device in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
     return "cpu" if device == "auto" else device
 
 
