@@ -12,7 +12,7 @@ import pytest
 
 from persona_iaa.cli import main
 from persona_iaa.errors import DataError
-from persona_iaa.inference.collection import merge_parts, shard_info_path
+from persona_iaa.inference.collection import merge_parts, score_share, shard_info_path
 from persona_iaa.inference.sharding import Shard, part_path
 from persona_iaa.inference.writers import open_result_writer, read_rows
 
@@ -132,3 +132,13 @@ def test_shard_needs_an_output_and_not_torchrun(trained_run, folder, capsys, mon
 def test_gpu_decode_is_refused_without_cuda(trained_run, folder, capsys):
     assert main(["score", "--checkpoint", str(trained_run), str(folder), "--device", "cpu", "--gpu-decode"]) == 2
     assert "--gpu-decode needs a CUDA device" in capsys.readouterr().err
+
+
+def test_a_resumed_share_must_be_the_same_share_of_the_same_inputs(tmp_path):
+    part = _fake_part(tmp_path / "p.csv", Shard(0, 2), 5)
+    for shard, total in ((Shard(0, 2), 7), (Shard(1, 2), 5), (Shard(0, 3), 5)):
+        with pytest.raises(DataError, match="the inputs changed"):
+            score_share(None, [f"{i}.jpg" for i in range(total)], part, shard, resume=True)
+    shard_info_path(part).write_text("{")
+    with pytest.raises(DataError, match="not a shard record"):
+        score_share(None, ["a.jpg"], part, Shard(0, 2), resume=True)

@@ -190,7 +190,12 @@ def _write_info(info: Path, shard: Shard, total: int, *, complete: bool) -> None
 
 def _check_same_share(info: Path, shard: Shard, total: int) -> None:
     """A resumed part must be the same share of the same inputs, else its rows would be misplaced."""
-    data = json.loads(info.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"{info}: not a shard record ({error}); start afresh with --overwrite") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{info}: not a shard record; start afresh with --overwrite")
     if (data.get("index"), data.get("count"), data.get("total")) != (shard.index, shard.count, total):
         raise DataError(f"{info}: holds share {data.get('index')}/{data.get('count')} of {data.get('total')} "
                         f"inputs, not {shard} of {total}: the inputs changed; start afresh with --overwrite")
