@@ -130,7 +130,8 @@ def test_shard_needs_an_output_and_not_torchrun(trained_run, folder, capsys, mon
 
 
 def test_gpu_decode_is_refused_without_cuda(trained_run, folder, capsys):
-    assert main(["score", "--checkpoint", str(trained_run), str(folder), "--device", "cpu", "--gpu-decode"]) == 2
+    assert main(["score", "--checkpoint", str(trained_run), str(folder), "--device", "cpu",
+                 "--gpu-decode"]) == 2
     assert "--gpu-decode needs a CUDA device" in capsys.readouterr().err
 
 
