@@ -36,14 +36,14 @@ torch.__version__, 'torchvision', torchvision.__version__); print('device', torc
 if torch.cuda.is_available() else 'cpu (no CUDA device)')"
 if [ $dry -eq 1 ]; then
   step gpu-tests "$python" -m pytest -q -p no:cacheprovider -m gpu tests/gpu
-  step train-throughput "$python" bench/train_throughput.py --quick --device cpu --image-size 40 \
-    --crop-size 32 --batch-size 8 --workers 1 --threads 1
+  step train-throughput "$python" bench/train_throughput.py --quick --device cpu --backbones tiny --precisions fp32 \
+    --image-size 40 --crop-size 32 --batch-size 8 --workers 1 --threads 1
   step score-throughput "$python" bench/score_throughput.py --device cpu --backbones tiny --images 4 \
     --size 160x120 --repeats 1 --configs 0
 else
   command -v nvidia-smi >/dev/null && step nvidia-smi nvidia-smi
   step gpu-tests "$python" -m pytest -q -p no:cacheprovider -m gpu tests/gpu
-  step train-throughput "$python" bench/train_throughput.py --compile
+  step train-throughput "$python" bench/train_throughput.py --device cuda --compile
   step score-throughput "$python" bench/score_throughput.py --device cuda --backbones densenet121 \
     --images 512 --size 1920x1080 --repeats 2
 fi

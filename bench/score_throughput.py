@@ -86,9 +86,9 @@ def reference_loop(run: Path, paths: list[str], threads: int, repeats: int) -> t
     return best_of(repeats, timed)
 
 
-def engine_run(run: Path, paths: list[str], options: dict[str, Any], repeats: int
+def engine_run(run: Path, paths: list[str], options: dict[str, Any], repeats: int, device: str = "cpu"
                ) -> tuple[float, np.ndarray, str]:
-    predictor = load_model(run, device="cpu", **options)
+    predictor = load_model(run, device=device, **options)
 
     def timed() -> tuple[float, np.ndarray]:
         start = time.perf_counter()
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--configs", help="comma-separated indices into CONFIGS (default: all)")
     parser.add_argument("--repeats", type=int, default=2,
                         help="timed passes per configuration; the fastest counts")
+    parser.add_argument("--device", default="cpu", help="where the engine runs: cpu, cuda or cuda:N "
+                        "(the reference loop stays on the CPU)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     configs = [CONFIGS[int(i)] for i in args.configs.split(",")] if args.configs else CONFIGS
@@ -144,7 +146,7 @@ def main() -> None:
                 report("  same loop, 1 thread", *reference_loop(run, paths, 1, args.repeats))
             for label, options in configs:
                 torch.set_num_threads(threads)
-                seconds, outputs, engine = engine_run(run, paths, options, args.repeats)
+                seconds, outputs, engine = engine_run(run, paths, options, args.repeats, args.device)
                 report(f"{label} [{engine}]", seconds, outputs, options.get("precision", "fp32"))
             torch.set_num_threads(threads)
             print()

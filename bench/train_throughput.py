@@ -90,7 +90,7 @@ def variant_config(specs: dict[str, str], output: Path, args: argparse.Namespace
         "train.epochs=1", f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
         f"train.compile={str(compile_).lower()}", f"train.log_every={args.log_every}",
         f"train.output={output}",
-        "train.tensorboard=false", "train.checkpoint_minutes=0", "train.device=auto",
+        "train.tensorboard=false", "train.checkpoint_minutes=0", f"train.device={args.device}",
     ])
 
 
@@ -147,9 +147,13 @@ def hours(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
-def parse_args() -> argparse.Namespace:
-    cuda = torch.cuda.is_available()
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when there is one)")
+    parser.add_argument("--backbones", default="tiny,densenet121", help="comma-separated backbones to time")
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated precisions to time")
+    known, _ = parser.parse_known_args(argv)
+    cuda = known.device.startswith("cuda") or (known.device == "auto" and torch.cuda.is_available())
     parser.add_argument("--quick", action="store_true", help="fewer images and steps (a smoke run)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (adds compile time)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
@@ -158,7 +162,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--crop-size", type=int, default=224 if cuda else 112)
     parser.add_argument("--batch-size", type=int, default=32 if cuda else 16)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if cuda else "cpu"
+    args.cuda = cuda
     args.log_every = 8 if cuda else 1
     args.n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)
     steps, warmup, rounds = (10, 5, 3) if cuda else (2, 1, 3)
@@ -172,7 +179,7 @@ def measure_backbone(backbone: str, specs: dict[str, dict[str, str]], root: Path
     configs = {f"{precision}{' channels-last' if channels_last else ''}":
                variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
                               precision, channels_last)
-               for precision, channels_last in VARIANTS}
+               for precision, channels_last in VARIANTS if precision in args.precisions.split(",")}
     for name, config in configs.items():
         runs = {"jpeg": config}
         if "cache" in specs and name == "fp32":  # the input comparison, at one precision
@@ -215,7 +222,7 @@ def main() -> int:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cuda, n_aesthetic = torch.cuda.is_available(), args.n_aesthetic
+    cuda, n_aesthetic = args.cuda, args.n_aesthetic
     device = "CUDA " + torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
     print(f"device: {device}; crop {args.crop_size} px, global batch {args.batch_size} per task, "
           f"{args.workers} loader workers, {torch.get_num_threads()} torch threads, "
@@ -232,7 +239,7 @@ def main() -> int:
         print(f"\n{'backbone':<12} {'variant':<20} {'input':<6} {'images/s':>9} {'ratio':>7}"
               f"   {'compute only':>12} {'ratio':>7}")
         results: dict[tuple[str, str, str], float] = {}
-        for backbone in ("tiny", "densenet121"):
+        for backbone in args.backbones.split(","):
             measure_backbone(backbone, specs, root, args, results)
         if cuda:
             print_projection(results, args.crop_size)

@@ -117,3 +117,36 @@ def test_nvjpeg_decoding_matches_cpu_within_tolerance():
     assert gpu.shape == cpu.shape
     assert diff.mean() <= NVJPEG_MEAN_ABS_LEVELS and torch.quantile(diff.flatten(), 0.99) <= NVJPEG_P99_LEVELS
 
+
+
+def test_gpu_decode_scores_like_cpu_decoding_and_falls_back_for_other_files(trained_run, demo_data, tmp_path):
+    from persona_iaa import load_model
+
+    root = demo_data["aesthetic"].split(":", 1)[1]
+    images = sorted(Path(root).rglob("*.jpg"))[:8]
+    png = tmp_path / "not_a_jpeg.png"
+    Image.open(images[0]).save(png)  # nvJPEG never sees it: the CPU path decodes it
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(images[0].read_bytes()[:200])
+    inputs = [*images, png, broken]
+    cpu = list(load_model(trained_run, device="cuda", precision="fp32").score(inputs))
+    gpu = list(load_model(trained_run, device="cuda", precision="fp32", gpu_decode=True).score(inputs))
+    assert [r.ok for r in gpu] == [r.ok for r in cpu] == [True] * (len(images) + 1) + [False]
+    np.testing.assert_allclose([r.score for r in gpu[:-1]], [r.score for r in cpu[:-1]], atol=1e-2)
+
+
+def test_torchrun_scoring_uses_one_gpu_per_rank(trained_run, demo_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    if torch.cuda.device_count() < 1:
+        pytest.skip("needs a CUDA device")
+    root = demo_data["aesthetic"].split(":", 1)[1]
+    out = tmp_path / "scores.csv"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "persona_iaa", "score", "--checkpoint", str(trained_run), root, "--output", str(out)]
+    done = subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with out.open() as handle:
+        assert len(list(csv.DictReader(handle))) == len(list(Path(root).rglob("*.jpg")))

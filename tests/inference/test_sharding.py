@@ -33,3 +33,20 @@ def test_torchrun_environment(monkeypatch):
 
 def test_part_path_keeps_the_format_suffix(tmp_path):
     assert part_path(tmp_path / "scores.parquet", Shard(1, 4)).name == "scores.part-1-of-4.parquet"
+
+
+def test_rank_device_is_the_cpu_without_cuda_and_keeps_an_explicit_choice(monkeypatch):
+    import torch
+
+    from persona_iaa.inference.sharding import rank_device, under_torchrun
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert rank_device("auto") == "cpu" and rank_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert rank_device("auto") == "cuda:1" and rank_device("cuda") == "cuda:1"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert under_torchrun()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not under_torchrun()

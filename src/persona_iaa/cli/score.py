@@ -3,6 +3,7 @@ errors."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -11,6 +12,7 @@ from ..constants import SCORE_ENGINES, SCORE_PRECISIONS
 from . import EXIT_OK, EXIT_PARTIAL, command
 
 if TYPE_CHECKING:
+    from ..inference.sharding import Shard
     from ..inference.xmp import XmpOptions
 
 
@@ -28,8 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="images per model call (default: 8 on CPU, 32 on GPU)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="decoding processes (default: one per CPU core; 0: decode in this process)")
-    p.add_argument("--precision", default="fp32", choices=SCORE_PRECISIONS,
-                   help="bf16: autocast, faster on CPUs with bf16")
+    p.add_argument("--precision", choices=SCORE_PRECISIONS,
+                   help="bf16: autocast, faster on CPUs with bf16 (default: bf16 on CUDA GPUs that support "
+                        "it, else fp32)")
     p.add_argument("--engine", default="auto", choices=SCORE_ENGINES,
                    help="onnx: onnxruntime on the exported model; auto (default): onnx for fp32 on CPUs, "
                         "else torch")
@@ -37,7 +40,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="decode JPEGs at reduced size (much faster on large photos; scores change by ~1e-3)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="batches scored at once, one thread each on CPU (default: one per core, at most 8)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:N or auto; under torchrun each rank uses cuda:LOCAL_RANK "
+                        "(or the CPU)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="score only share I of N (0-based, contiguous in input order) into --output, for job "
+                        "arrays; join the parts with persona-iaa merge")
+    p.add_argument("--gpu-decode", action="store_true",
+                   help="CUDA only: decode plain JPEGs on the GPU (nvJPEG), for the decode-bound case; "
+                        "anything it refuses is decoded on the CPU as usual")
     p.add_argument("--profile", metavar="JSON",
                    help="a person's profile: adds a personal column (and --sort ranks by it)")
     add_output_arguments(p)
@@ -97,57 +108,50 @@ def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import load_model
-    from ..constants import IMAGE_EXTENSIONS
-    from ..errors import DataError
+    from ..inference.collection import expand_inputs, score_collection, score_ranks, score_share
+    from ..inference.sharding import default_precision, rank_device
+    from ..inference.writers import Ranking, read_rows
     from ..inference.engine import RESULT_COLUMNS
-    from ..inference.inputs import iter_image_paths
-    from ..inference.writers import Ranking, open_result_writer, read_rows
 
+    shard, ranks = _sharding(args)
     check_arguments(args)
     xmp = _xmp_options(args)
-    predictor = load_model(args.checkpoint, device=args.device, batch_size=args.batch_size,
+    device = rank_device(args.device) if ranks else args.device
+    args.precision = args.precision or default_precision(device)
+    gpu_decode = {"gpu_decode": _gpu_decode(device)} if args.gpu_decode else {}
+    predictor = load_model(args.checkpoint, device=device, batch_size=args.batch_size,
                            workers=args.workers, precision=args.precision, engine=args.engine,
-                           fast_decode=args.fast_decode, threads=args.threads)
+                           fast_decode=args.fast_decode, threads=args.threads, **gpu_decode)
     from ..demo import model_caveat
 
     caveat = model_caveat(predictor.meta)
     if caveat:
         print(f"note: {caveat}", file=sys.stderr)
     skipped: list = []
-    paths = list(iter_image_paths(args.inputs, skipped))
-    if not paths:
-        raise DataError(f"no images found in {' '.join(args.inputs)} (image extensions: "
-                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    paths = expand_inputs(args.inputs, skipped)
     scorer, columns = predictor, RESULT_COLUMNS
     if args.profile:
         from ..personal.scoring import PERSONAL_COLUMNS
 
         scorer, columns = predictor.personalize(args.profile), PERSONAL_COLUMNS
     ranking = Ranking(args.sort, "personal" if args.profile else "score") if args.sort else None
-    failed = 0
-    if args.resume:  # read before writing: a malformed file is refused untouched
-        done = set()
+    options = {"resume": args.resume, "csv_safe": args.csv_safe, "columns": columns}
+    if ranks:
+        if score_ranks(scorer, paths, args.output, **options) is None:
+            return EXIT_OK  # rank 0 reports for the whole run
+        failed = 0
         for row in read_rows(args.output, csv_safe=args.csv_safe):
-            done.add(row["path"])
             failed += row["error"] is not None
             if ranking:
                 ranking.add(row)
-        paths = [p for p in paths if p not in done]
-    kept: list = []  # the rows, for sidecars, when they go to stdout rather than to a file
-    writer = open_result_writer(args.output, resume=args.resume, csv_safe=args.csv_safe, columns=columns)
-    try:
-        progress = tqdm(scorer.score(paths), total=len(paths), unit="img", disable=None,
-                        desc=f"score ({predictor.engine_name}, {args.precision})")
-        for result in progress:
-            row = result.as_row()
-            writer.write(row)
-            if xmp and not args.output:
-                kept.append(row)
-            failed += not result.ok
-            if ranking:
-                ranking.add(row)
-    finally:
-        writer.close()
+        kept: list = []
+    else:
+        bar = functools.partial(tqdm, unit="img", disable=None,
+                                desc=f"score ({predictor.engine_name}, {args.precision})")
+        rest = {"ranking": ranking, "keep": bool(xmp and not args.output), "progress": bar, **options}
+        run = (score_share(scorer, paths, args.output, shard, **rest) if shard
+               else score_collection(scorer, paths, args.output, **rest))
+        failed, kept = run.failed, run.kept
     if ranking:
         print(ranking.format(), file=sys.stdout if args.output else sys.stderr)
         print("final score = aesthetic score s_a (0 poor to 1 excellent) plus the model's trait term; higher is "
@@ -158,6 +162,32 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{len(skipped)} folder(s) could not be read; their images were skipped", file=sys.stderr)
     sidecar_problems = _write_xmp(args, xmp, kept) if xmp else 0
     return EXIT_PARTIAL if failed or sidecar_problems else EXIT_OK
+
+
+def _gpu_decode(device: str) -> bool:
+    """``--gpu-decode`` is refused off CUDA rather than silently ignored."""
+    from ..errors import ConfigError
+    from ..runtime import resolve_device
+
+    if resolve_device(device).type != "cuda":
+        raise ConfigError("--gpu-decode needs a CUDA device (--device cuda)")
+    return True
+
+
+def _sharding(args: argparse.Namespace) -> tuple[Optional["Shard"], bool]:
+    """(``--shard`` share or None, whether this process is one torchrun rank of several)."""
+    from ..errors import ConfigError
+    from ..inference.sharding import Shard, part_path, under_torchrun
+
+    ranks = under_torchrun()
+    shard = Shard.parse(args.shard) if args.shard else None
+    if ranks and shard:
+        raise ConfigError("--shard is for job arrays; under torchrun each rank takes its share itself")
+    if (ranks or shard) and not args.output:
+        raise ConfigError("--shard and torchrun need --output FILE (each share is written to a file)")
+    if ranks and not (args.resume or args.overwrite):
+        refuse_existing_results(part_path(args.output, Shard.from_torchrun()))
+    return shard, ranks
 
 
 def _xmp_options(args: argparse.Namespace) -> Optional[XmpOptions]:
@@ -191,3 +221,26 @@ def _write_xmp(args: argparse.Namespace, options: XmpOptions, kept: list) -> int
     print(f"{report.written} XMP sidecar(s) written" + (f", {len(report.problems)} not (see above)"
                                                          if report.problems else ""), file=sys.stderr)
     return len(report.problems)
+
+
+def add_merge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("parts", nargs="+", metavar="PART", help="part files written by score --shard I/N")
+    p.add_argument("--output", required=True, metavar="FILE",
+                   help="merged result file: .csv, .jsonl or .parquet")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it already holds results")
+    p.add_argument("--csv-safe", action=argparse.BooleanOptionalAction, default=True,
+                   help="the --csv-safe setting the parts were written with (and FILE is written with)")
+
+
+@command("merge", "join the part files of score --shard into one result file in input order",
+         add_merge_arguments)
+def cmd_merge(args: argparse.Namespace) -> int:
+    from ..inference.collection import merge_parts
+    from ..inference.writers import check_output
+
+    check_output(args.output)
+    if not args.overwrite:
+        refuse_existing_results(Path(args.output))
+    rows = merge_parts(args.parts, args.output, csv_safe=args.csv_safe)
+    print(f"{rows} row(s) from {len(args.parts)} part(s) written to {args.output}", file=sys.stderr)
+    return EXIT_OK

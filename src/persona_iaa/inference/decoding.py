@@ -47,6 +47,8 @@ class DecodeSetup:
     transform: Transform
     draft_size: Optional[int] = None
     timeout: Optional[float] = DEFAULT_TIMEOUT
+    #: "cuda[:N]": plain JPEGs decode with nvJPEG in this process (CUDA does not survive a fork)
+    decode_device: Optional[str] = None
 
     def timed_out(self) -> str:
         return (f"timed out after {self.timeout:g} s reading or decoding this file "
@@ -57,10 +59,12 @@ class DecodeSetup:
         return None if self.timeout is None else 2 * self.timeout + 5
 
 
-def prepare_image(item: ImageLike, transform: Transform, draft_size: Optional[int]) -> Outcome:
+def prepare_image(item: ImageLike, transform: Transform, draft_size: Optional[int],
+                  device: Optional[str] = None) -> Outcome:
     """Decode and transform one image: ``(array, None)`` or ``(None, one-line reason)``, never raises."""
     try:
-        return transform(read_image(item, draft_size=draft_size)).numpy(), None
+        on_gpu = {"device": device} if device else {}  # the CPU call stays the plain one
+        return transform(read_image(item, draft_size=draft_size, **on_gpu)).cpu().numpy(), None
     except ImageError as exc:
         return None, str(exc)
     except Exception as exc:  # a transform failing on one odd image must not stop a 100k-image run
@@ -121,9 +125,9 @@ def decode_in_order(images: Iterable[ImageLike], setup: DecodeSetup, workers: in
                     ) -> Iterator[Prepared]:
     """Every input once, in input order; ``workers=0`` decodes in this process (no timeout there:
     an alarm would change the caller's signal handlers)."""
-    if workers == 0:
+    if workers == 0 or setup.decode_device:
         for item in images:
-            yield (item, *prepare_image(item, setup.transform, setup.draft_size))
+            yield (item, *prepare_image(item, setup.transform, setup.draft_size, setup.decode_device))
         return
     yield from DecodingPool(setup, workers).decode(images, in_flight)
 

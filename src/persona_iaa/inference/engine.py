@@ -71,6 +71,8 @@ class ScoringOptions:
     fast_decode: bool = False
     threads: Optional[int] = None
     decode_timeout: Optional[float] = DEFAULT_TIMEOUT
+    #: CUDA only: plain JPEGs decode with nvJPEG on the model's GPU, in this process (others on the CPU)
+    gpu_decode: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -129,7 +131,8 @@ class ScoringEngine:
         # in the decoding processes: uint8 crops
         self.decode_setup = DecodeSetup(eval_geometry(preprocessing),
                                         preprocessing.image_size if options.fast_decode else None,
-                                        options.decode_timeout)
+                                        options.decode_timeout,
+                                        str(device) if options.gpu_decode and device.type == "cuda" else None)
         if torch_settings is None:
             torch_settings = TorchSettings(threads=1 if device.type == "cpu" else None)
             torch_settings = torch_settings.merged(getattr(runner, "settings", TorchSettings()))
