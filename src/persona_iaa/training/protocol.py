@@ -28,21 +28,22 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..config import Config, OptimConfig, check_loader_settings
+from ..config import Config, DataConfig, OptimConfig, check_loader_settings
 from ..constants import TRAITS
 from ..data.loading import RecordDataset, make_loader, shard
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import TaskData, load_task_data
-from ..data.transforms import eval_transform, train_transform
+from ..data.transforms import EVAL_GEOMETRIES, eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..files import write_json
-from ..models.pdmtl import PersonalityDrivenIAA, build_model, final_score
+from ..models.pdmtl import HEADS, PersonalityDrivenIAA, build_model, final_score
 from ..runtime import StopSignals, seed_everything
 from .checkpoint import CHECKPOINT_DIR, RunCheckpoints, TrainingInterrupted, restore_rng, save_model
 from .distributed import init_distributed, shutdown_distributed, sync_buffers, unshard, wrap_for_training
-from .losses import Losses, NonFiniteLoss, aesthetic_loss, final_loss, personality_loss
+from .losses import (REDUCTIONS, EuclideanLoss, Losses, NonFiniteLoss, aesthetic_loss, final_loss,
+                     personality_loss)
 from .monitor import RunLogger
 from .precision import Precision
 from .schedule import AlternationSchedule
@@ -86,9 +87,13 @@ def check_training_config(config: Config) -> None:
     for key in ("log_every", "keep_last"):
         if getattr(tc, key) < 1:
             raise ConfigError(f"train.{key} must be at least 1")
-    if tc.select_metric not in SELECT_METRICS:
-        raise ConfigError(f"train.select_metric must be one of {', '.join(SELECT_METRICS)}, "
-                          f"not {tc.select_metric!r}")
+    for key, value, allowed in (("train.select_metric", tc.select_metric, SELECT_METRICS),
+                                ("train.stage2_split", tc.stage2_split, ("train", "val")),
+                                ("data.eval_geometry", config.data.eval_geometry, EVAL_GEOMETRIES),
+                                ("loss.personality_reduction", config.loss.personality_reduction, REDUCTIONS),
+                                ("model.heads", config.model.heads, HEADS)):
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
     check_loader_settings(config.data)
 
 
@@ -96,12 +101,12 @@ def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
     """The aesthetic and (unless the baseline) personality data, split by the run's policy."""
     data = config.data
 
-    def load(spec: Optional[str], task: str, options: dict[str, Any]) -> TaskData:
-        return load_task_data(spec or "", task, options, val_fraction=data.val_fraction,
-                              test_fraction=data.test_fraction, seed=config.train.seed)
+    def load(spec: Optional[str], task: str, options: dict[str, Any], val: float, test: float) -> TaskData:
+        return load_task_data(spec or "", task, options, val_fraction=val, test_fraction=test,
+                              seed=config.train.seed)
 
-    aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options)
-    personality = (load(data.personality, PERSONALITY, data.personality_options)
+    aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options, data.val_fraction, data.test_fraction)
+    personality = (load(data.personality, PERSONALITY, data.personality_options, *personality_fractions(data))
                    if config.train.personality else None)
     for task in [t for t in (aesthetic, personality) if t is not None]:
         cached = task.source.info.get("image_size")
@@ -109,6 +114,21 @@ def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
             raise ConfigError(f"{task.source.spec} was prepared at {cached} px, smaller than "
                               f"data.image_size={data.image_size}: prepare it again at that size")
     return aesthetic, personality
+
+
+def personality_fractions(data: DataConfig) -> tuple[float, float]:
+    """The personality domain's (validation, test) split shares: its own keys, else the aesthetic ones.
+
+    The paper trains the personality task on all of PsychoFlickr, so its configs set both to 0.
+    """
+    val, test = data.personality_val_fraction, data.personality_test_fraction
+    return (data.val_fraction if val is None else val, data.test_fraction if test is None else test)
+
+
+def run_losses(config: Config) -> Losses:
+    """The losses ``config.loss`` asks for: L_p's reduction over the traits and its weight."""
+    lc = config.loss
+    return Losses(personality=EuclideanLoss(lc.personality_reduction, lc.personality_weight))
 
 
 def learning_rates(optim: OptimConfig) -> dict[str, float]:
@@ -147,11 +167,12 @@ class Trainer:
         self.aesthetic, self.personality = load_run_data(config)
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
-                                           hidden_dims=config.model.hidden_dims))
+                                           hidden_dims=config.model.hidden_dims, heads=config.model.heads))
         self.model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size)  # backbone's mean/std
+        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size,  # backbone's mean/std
+                                               config.data.eval_geometry)
         self.resume = resume
-        self.losses = losses or Losses()
+        self.losses = losses or run_losses(config)
         self.tasks = paper_tasks(self.losses)
         trained = (AESTHETIC,) if self.personality is None else (AESTHETIC, PERSONALITY)
         self.schedule = (schedule or AlternationSchedule()).restricted_to(trained)
@@ -215,7 +236,9 @@ class Trainer:
         Stage1Loop(self, resume).run()
 
     def stage2(self, resume: Optional[Stage2State] = None) -> dict[str, Any]:
-        """Fit w on frozen outputs of the aesthetic training split; returns both solutions.
+        """Fit w on frozen outputs of the aesthetic ``train.stage2_split`` (the paper's: the training
+        split, where the aesthetic head is already fitted; ``val`` fits on held-out outputs); returns
+        both solutions.
 
         Every rank gathers the same outputs and runs the same fit; rank 0's ``w`` is then broadcast so
         that all ranks hold bit-identical weights whatever the hardware does. SGD checkpoints after
@@ -230,7 +253,10 @@ class Trainer:
             start = SGDState(resume.epoch, w.detach().cpu().clone(), resume.run.optimizer,
                              resume.run.scheduler)
         else:
-            outputs = self.predict_split(self.aesthetic, "train", desc="stage 2 outputs")
+            split = cfg.train.stage2_split
+            if not self.aesthetic.splits[split]:
+                raise ConfigError(f"train.stage2_split={split}: the aesthetic data has no {split} split")
+            outputs = self.predict_split(self.aesthetic, split, desc="stage 2 outputs")
             frozen = FrozenOutputs(*(np.asarray(x, dtype=np.float32) for x in (
                 outputs.aesthetic, outputs.personality, outputs.target[:, 0])))
             stage1_steps = next((r["step"] for r in reversed(self.logger.history) if r["stage"] == 1), 0)
