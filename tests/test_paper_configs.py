@@ -16,8 +16,14 @@ from persona_iaa.demo import builtin_config_path
 from persona_iaa.errors import ConfigError
 from persona_iaa.models.io import load_trained_model, save_model
 from persona_iaa.models.pdmtl import build_model
-from persona_iaa.training.protocol import Trainer, check_training_config, load_run_data, run_losses
-from persona_iaa.training.stage2 import FrozenOutputs, fit_lstsq
+from persona_iaa.training.protocol import (
+    Trainer,
+    augmented_outputs,
+    check_training_config,
+    load_run_data,
+    run_losses,
+)
+from persona_iaa.training.stage2 import FrozenOutputs, SGDSettings, fit_lstsq, fit_sgd
 
 from .helpers import tiny_config
 
@@ -26,9 +32,12 @@ PAPER = {
     "model.heads": "paper", "data.hflip": False, "data.eval_geometry": "full",
     "data.personality_val_fraction": 0, "data.personality_test_fraction": 0,
     "loss.personality_reduction": "sum", "loss.personality_weight": 1.0,
-    "train.select_metric": "last", "train.stage2_split": "train", "train.inter_task_solver": "sgd",
+    "train.select_metric": "last", "train.stage2_split": "train", "train.stage2_inputs": "augmented",
+    "train.inter_task_solver": "sgd",
     "train.personality": True,
 }
+#: Dataset arguments for configs that are only loaded and checked, never trained.
+DATA = ["data.aesthetic=csv:a.csv", "data.personality=csv:p.csv"]
 
 
 def _get(config: Config, key: str):
@@ -45,19 +54,20 @@ def test_the_paper_configs_contain_no_addition(name):
         section, field = key.split(".")
         if key != "train.personality":  # the default (true) is the paper's multi-task model
             assert field in written[section], f"{name}.yaml leaves {key} to a default"
-        assert _get(config, key) == value, f"{name}.yaml: {key}={_get(config, key)!r}, the paper's is {value!r}"
+        assert _get(config, key) == value, f"{name}.yaml: {key}={_get(config, key)!r}, not {value!r}"
     assert (config.data.image_size, config.data.crop_size, config.train.epochs) == (256, 224, 20)
 
 
 @pytest.mark.parametrize("name", ["demo", "recommended"])
 def test_the_other_configs_load_and_pass_the_checks(name, tmp_path):
-    config = load_config(builtin_config_path(name), ["data.aesthetic=csv:a.csv", "data.personality=csv:p.csv"])
+    config = load_config(builtin_config_path(name), DATA)
     check_training_config(config)
 
 
 def test_every_switch_is_a_train_flag():
     flags = {flag.key: flag for flag in config_flags()}
     for key in ("data.hflip", "data.eval_geometry", "train.select_metric", "train.stage2_split",
+                "train.stage2_inputs",
                 "loss.personality_reduction", "loss.personality_weight", "model.heads"):
         assert key in flags and flags[key].help
     assert "last" in flags["train.select_metric"].choices
@@ -70,14 +80,14 @@ def test_every_switch_is_a_train_flag():
     ("loss.personality_reduction=max", "loss.personality_reduction must be one of"),
 ])
 def test_unknown_switch_values_are_clear_errors(override, message):
-    config = load_config(builtin_config_path("demo"), ["data.aesthetic=csv:a.csv", "data.personality=csv:p.csv",
-                                                       override])
+    config = load_config(builtin_config_path("demo"), [*DATA, override])
     with pytest.raises(ConfigError, match=message):
         check_training_config(config)
 
 
 def _photo(seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 256, (3, 40, 52), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (3, 40, 52), generator=generator, dtype=torch.uint8)
 
 
 def test_without_hflip_a_fixed_crop_is_deterministic():
@@ -112,7 +122,8 @@ def test_personality_reduction_mean_is_the_sum_over_five(tmp_path):
         losses[reduction] = float(run_losses(config).personality(predicted, target))
     assert losses["mean"] == pytest.approx(losses["sum"] / 5, rel=1e-6)
     plain = tiny_config(tmp_path, {"aesthetic": "csv:a", "personality": "csv:p"})
-    assert losses["sum"] == pytest.approx(3 * float(run_losses(plain).personality(predicted, target)), rel=1e-6)
+    unweighted = float(run_losses(plain).personality(predicted, target))
+    assert losses["sum"] == pytest.approx(3 * unweighted, rel=1e-6)
 
 
 def test_personality_fractions_zero_train_on_every_personality_record(demo_data, tmp_path):
@@ -164,3 +175,35 @@ def test_pa_iaa_heads_are_built_and_survive_save_and_load(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded(images).personality, model(images).personality, atol=1e-6)
     assert dataclasses.replace(model.spec, heads="paper") == paper.spec
+
+
+def test_sgd_takes_each_epochs_outputs_when_stage2_inputs_are_augmented():
+    rng = np.random.default_rng(0)
+
+    def world(shift: float) -> FrozenOutputs:
+        personality = rng.uniform(-1, 1, (40, 5)).astype(np.float32)
+        aesthetic = rng.uniform(0, 1, 40).astype(np.float32)
+        return FrozenOutputs(aesthetic, personality, aesthetic + shift * personality[:, 0])
+
+    frozen, seen = world(0.0), []
+
+    def epoch_outputs(epoch: int) -> FrozenOutputs:
+        seen.append(epoch)
+        return world(0.5)
+
+    settings = SGDSettings(epochs=3, batch_size=8, lr=0.5)
+    plain = fit_sgd(frozen, settings, seed=0).weights
+    augmented = fit_sgd(frozen, settings, seed=0, epoch_outputs=epoch_outputs).weights
+    assert seen == [1, 2, 3]
+    assert abs(plain[0]) < 1e-6 and augmented[0] > 0.1  # only the epochs' outputs carry the O effect
+
+
+def test_augmented_stage2_inputs_are_seeded_by_epoch(demo_data, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path / "run", demo_data, "train.stage2_inputs=augmented"))
+    outputs = augmented_outputs(trainer, "train")
+    first, again, second = outputs(1), outputs(1), outputs(2)
+    assert np.array_equal(first.aesthetic, again.aesthetic) and np.array_equal(first.target, again.target)
+    assert not np.array_equal(first.aesthetic, second.aesthetic)
+    frozen = trainer.predict_split(trainer.aesthetic, "train", "frozen")
+    assert np.allclose(np.sort(first.target), np.sort(frozen.target[:, 0]))
+    assert not np.allclose(first.aesthetic, frozen.aesthetic)

@@ -120,6 +120,10 @@ class TrainConfig:
         "(the paper's: the last epoch)", choices=("srocc", "plcc", "krcc", "acc", "rmse", "mae", "last"))
     stage2_split: str = setting("train", "the aesthetic split stage 2 fits w on: train (the paper's) or val",
                                 choices=("train", "val"))
+    stage2_inputs: str = setting(
+        "frozen", "stage-2 SGD inputs: frozen (outputs computed once, evaluation transform) or augmented "
+        "(recomputed through the training transform every epoch, the literal reading)",
+        choices=("frozen", "augmented"))
     seed: int = setting(0, "random seed")
     device: str = setting("auto", "auto, cpu, cuda, cuda:1 ...")
     output: str = setting("runs/train", "run directory (config, metrics, model)", metavar="RUN_DIR")

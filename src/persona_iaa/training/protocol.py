@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..files import write_json
 from ..models.pdmtl import HEADS, PersonalityDrivenIAA, build_model, final_score
-from ..runtime import StopSignals, seed_everything
+from ..runtime import StopSignals, derive_seed, seed_everything
 from .checkpoint import CHECKPOINT_DIR, RunCheckpoints, TrainingInterrupted, restore_rng, save_model
 from .distributed import init_distributed, shutdown_distributed, sync_buffers, unshard, wrap_for_training
 from .losses import (REDUCTIONS, EuclideanLoss, Losses, NonFiniteLoss, aesthetic_loss, final_loss,
@@ -49,8 +49,8 @@ from .precision import Precision
 from .schedule import AlternationSchedule
 from .stage1 import (LOWER_IS_BETTER, SELECT_METRICS, STREAM_AESTHETIC, STREAM_PERSONALITY, Stage1Loop,
                      cpu_state)
-from .stage2 import (STREAM_STAGE2, FrozenOutputs, SGDEpoch, SGDSettings, SGDState, fit_lstsq, fit_sgd,
-                     sgd_start)
+from .stage2 import (STREAM_STAGE2, STREAM_STAGE2_INPUTS, FrozenOutputs, SGDEpoch, SGDSettings, SGDState,
+                     fit_lstsq, fit_sgd, sgd_start)
 from .stage2 import final_mse as stage2_mse
 from .state import RunState, Stage1Position, Stage1State, Stage2State, rescale_learning_rates
 from .step import StepContext, TaskForward, paper_tasks, set_trainable, sgd
@@ -89,6 +89,7 @@ def check_training_config(config: Config) -> None:
             raise ConfigError(f"train.{key} must be at least 1")
     for key, value, allowed in (("train.select_metric", tc.select_metric, SELECT_METRICS),
                                 ("train.stage2_split", tc.stage2_split, ("train", "val")),
+                                ("train.stage2_inputs", tc.stage2_inputs, ("frozen", "augmented")),
                                 ("data.eval_geometry", config.data.eval_geometry, EVAL_GEOMETRIES),
                                 ("loss.personality_reduction", config.loss.personality_reduction, REDUCTIONS),
                                 ("model.heads", config.model.heads, HEADS)):
@@ -167,10 +168,11 @@ class Trainer:
         self.aesthetic, self.personality = load_run_data(config)
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
-                                           hidden_dims=config.model.hidden_dims, heads=config.model.heads))
+                                           hidden_dims=config.model.hidden_dims,
+                                           heads=config.model.heads))
         self.model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size,  # backbone's mean/std
-                                               config.data.eval_geometry)
+        self.pre = self.model.preprocessing_at(  # the backbone's mean/std at the run's sizes
+            config.data.image_size, config.data.crop_size, config.data.eval_geometry)
         self.resume = resume
         self.losses = losses or run_losses(config)
         self.tasks = paper_tasks(self.losses)
@@ -193,11 +195,14 @@ class Trainer:
                                                                              self.dist.world_size),
                            pin_memory=self.device.type == "cuda")
 
-    def predict_split(self, task: TaskData, split: str, desc: str) -> Predictions:
-        """The model's outputs over a whole split, each rank predicting its share, gathered on all ranks."""
+    def predict_split(self, task: TaskData, split: str, desc: str, loader: Optional[DataLoader] = None
+                      ) -> Predictions:
+        """The model's outputs over a whole split, each rank predicting its share, gathered on all ranks
+        (``loader``: this rank's share another way, e.g. through the training transform)."""
         sync_buffers(self.model, self.dist)
         with self.precision.autocast():
-            local = predict(self.model, self.loader(task, split, train=False), self.device, desc=desc)
+            loader = loader or self.loader(task, split, train=False)
+            local = predict(self.model, loader, self.device, desc=desc)
         if not self.dist.distributed:
             return local
         parts = self.dist.all_gather(local)
@@ -269,7 +274,9 @@ class Trainer:
         if cfg.train.inter_task_solver == "sgd":
             try:
                 fitted = fit_sgd(frozen, settings, cfg.train.seed, loss=self.losses.final, start=start,
-                                 on_epoch=saver.on_epoch, device=self.device).weights
+                                 on_epoch=saver.on_epoch, device=self.device,
+                                 epoch_outputs=augmented_outputs(self, cfg.train.stage2_split)
+                                 if cfg.train.stage2_inputs == "augmented" else None).weights
             except NonFiniteLoss as bad:
                 raise self.checkpoints.diverged(2, bad.step, bad.name, bad.value) from None
         with torch.no_grad():
@@ -329,6 +336,24 @@ class Trainer:
             self.logger.close()
         self.dist.barrier()
         return result
+
+
+def augmented_outputs(trainer: "Trainer", split: str) -> Callable[[int], FrozenOutputs]:
+    """Stage-2 inputs for an epoch (``train.stage2_inputs: augmented``): the model's outputs over ``split``
+    through the training transform, with crops seeded by (seed, epoch, image), so a resumed stage 2 sees
+    the same ones."""
+    t = trainer
+    task, seed = t.aesthetic, t.config.train.seed
+
+    def outputs(epoch: int) -> FrozenOutputs:
+        keys = [(i, derive_seed(seed, STREAM_STAGE2_INPUTS, epoch, i))
+                for i in shard(len(task.splits[split]), t.dist.rank, t.dist.world_size)]
+        loader = t.loader(task, split, train=True, sampler=keys)  # type: ignore[arg-type]
+        pred = t.predict_split(task, split, f"stage 2 inputs {epoch}", loader=loader)
+        return FrozenOutputs(*(np.asarray(x, dtype=np.float32) for x in (
+            pred.aesthetic, pred.personality, pred.target[:, 0])))
+
+    return outputs
 
 
 class Stage2Saver:
