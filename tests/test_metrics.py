@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from persona_iaa.evaluation.metrics import (
-    aesthetic_metrics, binary_accuracy, json_safe, krcc, mae, personality_metrics, plcc, rmse, srocc,
+    aesthetic_metrics, binary_accuracy, json_safe, krcc, mae, mse, personality_metrics, plcc, rmse, srocc,
 )
 
 
@@ -30,6 +30,16 @@ def test_krcc_by_hand():
 def test_errors_and_accuracy_by_hand():
     assert rmse([0, 0], [3, 4]) == pytest.approx(math.sqrt(12.5))
     assert mae([0, 0], [3, -4]) == pytest.approx(3.5)
+    assert mse([0, 0], [3, 4]) == pytest.approx(12.5)
+    both = aesthetic_metrics([0.2, 0.4, 0.9], [0.3, 0.1, 0.6])
+    assert both["mse"] == pytest.approx(both["rmse"] ** 2)
+
+
+def test_metrics_tables_show_mse_to_the_fourth_decimal():
+    from persona_iaa.evaluation.report import metrics_table
+
+    table = metrics_table({"run": aesthetic_metrics([0.2, 0.4, 0.9], [0.3, 0.1, 0.6])})
+    assert "MSE" in table.splitlines()[0] and "0.0633" in table  # (0.01 + 0.09 + 0.09) / 3
     # threshold 0.5: (0.6 vs 0.7 agree), (0.4 vs 0.55 disagree), (0.2 vs 0.1 agree), (0.51 vs 0.5 disagree)
     assert binary_accuracy([0.6, 0.4, 0.2, 0.51], [0.7, 0.55, 0.1, 0.5]) == pytest.approx(0.5)
 

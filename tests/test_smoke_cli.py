@@ -11,7 +11,7 @@ def test_evaluate_json_has_the_documented_keys(trained_run, demo_data, capsys):
     assert main(["evaluate", "--checkpoint", str(trained_run), "--aesthetic-data", demo_data["aesthetic"],
                  "--personality-data", demo_data["personality"], "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("srocc", "plcc", "krcc", "rmse", "mae", "acc", "n", "inter_task_weights", "personality"):
+    for key in ("srocc", "plcc", "krcc", "rmse", "mse", "mae", "acc", "n", "inter_task_weights", "personality"):
         assert key in result
     assert set(result["inter_task_weights"]) == {"O", "C", "E", "A", "N"}
     assert result["n"] == 24

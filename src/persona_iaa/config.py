@@ -1,4 +1,9 @@
-"""Typed run configuration: dataclass defaults are the paper's; YAML files and `key=value` overrides.
+"""Typed run configuration: dataclass defaults, YAML files and `key=value` overrides.
+
+The paper's settings are written out literally in ``configs/ava.yaml`` and ``configs/aadb.yaml``. Some
+dataclass defaults are additions the paper does not make (``data.hflip``, ``data.eval_geometry:
+center_crop``, ``train.select_metric: srocc``, a held-out share of the personality set); each is a named
+key, so a paper config turns it off (the README's fidelity table lists them).
 
 Every run saves its resolved configuration, so a run directory says exactly how it was made.
 The keys that ``persona-iaa train`` also offers as flags say so in their field (:func:`setting`), with
@@ -51,6 +56,9 @@ class ModelConfig:
         "imagenet", "backbone initialisation: imagenet (torchvision weights API), none (random init) or a "
         "local state-dict file", metavar="imagenet|none|FILE")
     hidden_dims: list[int] = dataclasses.field(default_factory=lambda: [1024, 512])
+    heads: str = setting("paper", "head layers: paper (Linear+ReLU, the paper leaves them unspecified) or "
+                         "pa-iaa (BatchNorm+PReLU+Dropout 0.5, BatchNorm before the tanh: the authors' code)",
+                         choices=("paper", "pa-iaa"))
 
 
 @dataclasses.dataclass
@@ -64,7 +72,10 @@ class DataConfig:
     personality_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     image_size: int = setting(256, "resize side: images are resized to image_size x image_size")
     crop_size: int = setting(224, "crop side: random crop for training, centre crop for evaluation")
-    hflip: bool = True
+    hflip: bool = setting(True, "random horizontal flips in training (an addition: the paper only crops)")
+    eval_geometry: str = setting(
+        "center_crop", "evaluation geometry: center_crop (resize to image_size, centre crop) or full (the "
+        "whole image resized to crop_size, as the authors' code does)", choices=("center_crop", "full"))
     batch_size: int = setting(32, "images per batch")
     personality_batch_size: Optional[int] = None  # defaults to batch_size
     workers: int = setting(4, "data-loading worker processes")
@@ -72,6 +83,10 @@ class DataConfig:
     val_fraction: float = 0.1
     #: test carved when the distribution has no split at all.
     test_fraction: float = 0.1
+    #: the personality domain's own split policy (None: the aesthetic one above). The paper trains on all
+    #: of PsychoFlickr: 0 and 0 put every personality image in the training split.
+    personality_val_fraction: Optional[float] = None
+    personality_test_fraction: Optional[float] = None
 
 
 @dataclasses.dataclass
@@ -85,6 +100,14 @@ class OptimConfig:
 
 
 @dataclasses.dataclass
+class LossConfig:
+    #: L_p over the five traits: sum (eq. 4 as written) or mean (the authors' code; sum / 5).
+    personality_reduction: str = setting("sum", "L_p over the five traits: sum (eq. 4) or mean (the "
+                                         "authors' code)", choices=("sum", "mean"))
+    personality_weight: float = setting(1.0, "factor on L_p in stage 1 (the paper's: 1)")
+
+
+@dataclasses.dataclass
 class TrainConfig:
     epochs: int = setting(20, "stage-1 epochs")
     stage2_epochs: int = setting(20, "stage-2 epochs for the inter-task weights")
@@ -92,7 +115,15 @@ class TrainConfig:
                                       "task only (the paper's baseline row)")
     inter_task_solver: str = setting("sgd", "stage 2: sgd (the paper's) or lstsq (eq. 6 solved exactly)",
                                      choices=("sgd", "lstsq"))
-    select_metric: str = "srocc"
+    select_metric: str = setting(
+        "srocc", "the kept stage-1 epoch: best validation srocc, plcc, krcc, acc, rmse, mae, or last "
+        "(the paper's: the last epoch)", choices=("srocc", "plcc", "krcc", "acc", "rmse", "mae", "last"))
+    stage2_split: str = setting("train", "the aesthetic split stage 2 fits w on: train (the paper's) or val",
+                                choices=("train", "val"))
+    stage2_inputs: str = setting(
+        "frozen", "stage-2 SGD inputs: frozen (outputs computed once, evaluation transform) or augmented "
+        "(recomputed through the training transform every epoch, the literal reading)",
+        choices=("frozen", "augmented"))
     seed: int = setting(0, "random seed")
     device: str = setting("auto", "auto, cpu, cuda, cuda:1 ...")
     output: str = setting("runs/train", "run directory (config, metrics, model)", metavar="RUN_DIR")
@@ -119,6 +150,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,6 +47,12 @@ def rmse(pred: ArrayLike, target: ArrayLike) -> float:
     return float(np.sqrt(np.mean(diff**2))) if diff.size else math.nan
 
 
+def mse(pred: ArrayLike, target: ArrayLike) -> float:
+    """Mean squared error: the paper's "RMSE" column behaves like this (see the README), so both are given."""
+    diff = np.asarray(pred, float) - np.asarray(target, float)
+    return float(np.mean(diff**2)) if diff.size else math.nan
+
+
 def mae(pred: ArrayLike, target: ArrayLike) -> float:
     diff = np.asarray(pred, float) - np.asarray(target, float)
     return float(np.mean(np.abs(diff))) if diff.size else math.nan
@@ -64,6 +70,7 @@ def aesthetic_metrics(pred: ArrayLike, target: ArrayLike, threshold: float = 0.5
         "plcc": plcc(pred, target),
         "krcc": krcc(pred, target),
         "rmse": rmse(pred, target),
+        "mse": mse(pred, target),
         "mae": mae(pred, target),
         "acc": binary_accuracy(pred, target, threshold),
         "n": int(len(pred)),

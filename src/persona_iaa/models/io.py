@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Mapping, Optional, Union
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -53,6 +53,7 @@ class _ModelSection(BaseModel):
 
     backbone: Annotated[str, Field(strict=True, min_length=1)]
     hidden_dims: Annotated[list[_Width], Field(max_length=MAX_HIDDEN_LAYERS)] = [1024, 512]
+    heads: Literal["paper", "pa-iaa"] = "paper"
 
     @field_validator("backbone")
     @classmethod
@@ -70,6 +71,7 @@ class _PreprocessingSection(BaseModel):
     crop_size: _Size
     mean: Annotated[list[_Mean], Field(min_length=3, max_length=3)]
     std: Annotated[list[_Std], Field(min_length=3, max_length=3)]
+    geometry: Literal["center_crop", "full"] = "center_crop"
 
     @model_validator(mode="after")
     def _crop_fits(self) -> "_PreprocessingSection":

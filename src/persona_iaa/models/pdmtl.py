@@ -38,23 +38,39 @@ class ModelSpec:
 
     backbone: str = "densenet121"
     hidden_dims: tuple[int, ...] = (1024, 512)
+    #: head layers (:data:`HEADS`); files written before this field existed have the paper's
+    heads: str = "paper"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backbone": self.backbone, "hidden_dims": list(self.hidden_dims)}
+        return {"backbone": self.backbone, "hidden_dims": list(self.hidden_dims), "heads": self.heads}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
-        return cls(backbone=data["backbone"], hidden_dims=tuple(data.get("hidden_dims", (1024, 512))))
+        return cls(backbone=data["backbone"], hidden_dims=tuple(data.get("hidden_dims", (1024, 512))),
+                   heads=str(data.get("heads", "paper")))
 
 
-def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, activation: nn.Module
-                    ) -> nn.Sequential:
+#: Head designs: "paper" (Linear + ReLU; the paper names no activation or regularisation) and "pa-iaa"
+#: (Linear + BatchNorm + PReLU + Dropout(0.5), and BatchNorm before the tanh: the authors' public code).
+HEADS = ("paper", "pa-iaa")
+
+
+def prediction_head(in_features: int, hidden_dims: Sequence[int], outputs: int, activation: nn.Module,
+                    heads: str = "paper") -> nn.Sequential:
+    if heads not in HEADS:
+        raise ValueError(f"heads must be one of {', '.join(HEADS)}, not {heads!r}")
     layers: list[nn.Module] = []
     width = in_features
     for hidden in hidden_dims:
-        layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        if heads == "pa-iaa":
+            layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.PReLU(), nn.Dropout(0.5)]
+        else:
+            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
         width = hidden
-    return nn.Sequential(*layers, nn.Linear(width, outputs), activation)
+    layers.append(nn.Linear(width, outputs))
+    if heads == "pa-iaa" and isinstance(activation, nn.Tanh):
+        layers.append(nn.BatchNorm1d(outputs))
+    return nn.Sequential(*layers, activation)
 
 
 def final_score(aesthetic: ArrayT, personality: ArrayT, weights: ArrayT, offset: float | ArrayT = 0.0
@@ -94,10 +110,12 @@ class PersonalityDrivenIAA(nn.Module):
                  preprocessing: Optional[Preprocessing] = None):
         super().__init__()
         self.backbone = backbone
-        self.aesthetic_head = prediction_head(backbone.out_features, hidden_dims, 1, nn.Sigmoid())
-        self.personality_head = prediction_head(backbone.out_features, hidden_dims, len(TRAITS), nn.Tanh())
-        self.inter_task = nn.Parameter(torch.zeros(len(TRAITS)))
         self.spec = spec or ModelSpec(getattr(backbone, "name", "custom"), tuple(hidden_dims))
+        heads = self.spec.heads
+        self.aesthetic_head = prediction_head(backbone.out_features, hidden_dims, 1, nn.Sigmoid(), heads)
+        self.personality_head = prediction_head(backbone.out_features, hidden_dims, len(TRAITS), nn.Tanh(),
+                                                heads)
+        self.inter_task = nn.Parameter(torch.zeros(len(TRAITS)))
         self.backbone_weights = backbone_weights or getattr(backbone, "weights", None)
         self.preprocessing = preprocessing or getattr(backbone, "preprocessing", None) or Preprocessing()
 
@@ -119,22 +137,27 @@ class PersonalityDrivenIAA(nn.Module):
     def inter_task_weights(self) -> dict[str, float]:
         return {trait: float(w) for trait, w in zip(TRAITS, self.inter_task.detach().cpu())}
 
-    def preprocessing_at(self, image_size: int, crop_size: int) -> Preprocessing:
-        """The backbone's input statistics at a run's sizes. Sizes are the run's choice; a difference from
-        the backbone's pretrained default is logged, since some backbones work best (or only) at theirs."""
+    def preprocessing_at(self, image_size: int, crop_size: int, geometry: Optional[str] = None
+                         ) -> Preprocessing:
+        """The backbone's input statistics at a run's sizes (and evaluation ``geometry``, when given).
+        Sizes are the run's choice; a difference from the backbone's pretrained default is logged, since
+        some backbones work best (or only) at theirs."""
         default = self.preprocessing
         if (image_size, crop_size) != (default.image_size, default.crop_size):
             log.debug("%s: training at %d px (crop %d); its pretrained default is %d px (crop %d)",
                      self.spec.backbone, image_size, crop_size, default.image_size, default.crop_size)
-        return dataclasses.replace(default, image_size=image_size, crop_size=crop_size)
+        return dataclasses.replace(default, image_size=image_size, crop_size=crop_size,
+                                   geometry=geometry or default.geometry)
 
 
 def build_model(
-    backbone: str = "densenet121", weights: WeightsArg = None, *, hidden_dims: Sequence[int] = (1024, 512)
+    backbone: str = "densenet121", weights: WeightsArg = None, *, hidden_dims: Sequence[int] = (1024, 512),
+    heads: str = "paper",
 ) -> PersonalityDrivenIAA:
-    """Build the model; ``weights`` is None (random), ``"imagenet"`` or a path to a backbone state dict.
+    """Build the model; ``weights`` is None (random), ``"imagenet"`` or a path to a backbone state dict;
+    ``heads`` one of :data:`HEADS`.
 
     The backbone records its name, weight provenance and preprocessing; the model takes them as fields.
     """
     built = create_backbone(backbone, weights)
-    return PersonalityDrivenIAA(built, hidden_dims, ModelSpec(built.name, tuple(hidden_dims)))
+    return PersonalityDrivenIAA(built, hidden_dims, ModelSpec(built.name, tuple(hidden_dims), heads))

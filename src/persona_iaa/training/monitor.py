@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 EPOCH_FIELDS = ["stage", "epoch", "lr_backbone", "lr_heads", "lr_inter_task", "loss_aesthetic",
                 "loss_personality", "loss_final", "val_srocc", "val_plcc", "val_krcc", "val_rmse",
-                "val_mae", "val_acc", "seconds", "step", "images_per_second"]
+                "val_mse", "val_mae", "val_acc", "seconds", "step", "images_per_second"]
 STEP_FIELDS = ["stage", "epoch", "step", "loss_aesthetic", "loss_personality", "lr_backbone", "lr_heads",
                "images_per_second"]
 

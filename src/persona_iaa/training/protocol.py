@@ -21,35 +21,36 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..config import Config, OptimConfig, check_loader_settings
+from ..config import Config, DataConfig, OptimConfig, check_loader_settings
 from ..constants import TRAITS
 from ..data.loading import RecordDataset, make_loader, shard
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import TaskData, load_task_data
-from ..data.transforms import eval_transform, train_transform
+from ..data.transforms import EVAL_GEOMETRIES, eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
 from ..evaluation.evaluate import Predictions, predict
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..files import write_json
-from ..models.pdmtl import PersonalityDrivenIAA, build_model, final_score
-from ..runtime import StopSignals, seed_everything
+from ..models.pdmtl import HEADS, PersonalityDrivenIAA, build_model, final_score
+from ..runtime import StopSignals, derive_seed, seed_everything
 from .checkpoint import CHECKPOINT_DIR, RunCheckpoints, TrainingInterrupted, restore_rng, save_model
 from .distributed import init_distributed, shutdown_distributed, sync_buffers, unshard, wrap_for_training
-from .losses import Losses, NonFiniteLoss, aesthetic_loss, final_loss, personality_loss
+from .losses import (REDUCTIONS, EuclideanLoss, Losses, NonFiniteLoss, aesthetic_loss, final_loss,
+                     personality_loss)
 from .monitor import RunLogger
 from .precision import Precision
 from .schedule import AlternationSchedule
 from .stage1 import (LOWER_IS_BETTER, SELECT_METRICS, STREAM_AESTHETIC, STREAM_PERSONALITY, Stage1Loop,
                      cpu_state)
-from .stage2 import (STREAM_STAGE2, FrozenOutputs, SGDEpoch, SGDSettings, SGDState, fit_lstsq, fit_sgd,
-                     sgd_start)
+from .stage2 import (STREAM_STAGE2, STREAM_STAGE2_INPUTS, FrozenOutputs, SGDEpoch, SGDSettings, SGDState,
+                     fit_lstsq, fit_sgd, sgd_start)
 from .stage2 import final_mse as stage2_mse
 from .state import RunState, Stage1Position, Stage1State, Stage2State, rescale_learning_rates
 from .step import StepContext, TaskForward, paper_tasks, set_trainable, sgd
@@ -86,9 +87,14 @@ def check_training_config(config: Config) -> None:
     for key in ("log_every", "keep_last"):
         if getattr(tc, key) < 1:
             raise ConfigError(f"train.{key} must be at least 1")
-    if tc.select_metric not in SELECT_METRICS:
-        raise ConfigError(f"train.select_metric must be one of {', '.join(SELECT_METRICS)}, "
-                          f"not {tc.select_metric!r}")
+    for key, value, allowed in (("train.select_metric", tc.select_metric, SELECT_METRICS),
+                                ("train.stage2_split", tc.stage2_split, ("train", "val")),
+                                ("train.stage2_inputs", tc.stage2_inputs, ("frozen", "augmented")),
+                                ("data.eval_geometry", config.data.eval_geometry, EVAL_GEOMETRIES),
+                                ("loss.personality_reduction", config.loss.personality_reduction, REDUCTIONS),
+                                ("model.heads", config.model.heads, HEADS)):
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {value!r}")
     check_loader_settings(config.data)
 
 
@@ -96,12 +102,12 @@ def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
     """The aesthetic and (unless the baseline) personality data, split by the run's policy."""
     data = config.data
 
-    def load(spec: Optional[str], task: str, options: dict[str, Any]) -> TaskData:
-        return load_task_data(spec or "", task, options, val_fraction=data.val_fraction,
-                              test_fraction=data.test_fraction, seed=config.train.seed)
+    def load(spec: Optional[str], task: str, options: dict[str, Any], val: float, test: float) -> TaskData:
+        return load_task_data(spec or "", task, options, val_fraction=val, test_fraction=test,
+                              seed=config.train.seed)
 
-    aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options)
-    personality = (load(data.personality, PERSONALITY, data.personality_options)
+    aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options, data.val_fraction, data.test_fraction)
+    personality = (load(data.personality, PERSONALITY, data.personality_options, *personality_fractions(data))
                    if config.train.personality else None)
     for task in [t for t in (aesthetic, personality) if t is not None]:
         cached = task.source.info.get("image_size")
@@ -109,6 +115,21 @@ def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
             raise ConfigError(f"{task.source.spec} was prepared at {cached} px, smaller than "
                               f"data.image_size={data.image_size}: prepare it again at that size")
     return aesthetic, personality
+
+
+def personality_fractions(data: DataConfig) -> tuple[float, float]:
+    """The personality domain's (validation, test) split shares: its own keys, else the aesthetic ones.
+
+    The paper trains the personality task on all of PsychoFlickr, so its configs set both to 0.
+    """
+    val, test = data.personality_val_fraction, data.personality_test_fraction
+    return (data.val_fraction if val is None else val, data.test_fraction if test is None else test)
+
+
+def run_losses(config: Config) -> Losses:
+    """The losses ``config.loss`` asks for: L_p's reduction over the traits and its weight."""
+    lc = config.loss
+    return Losses(personality=EuclideanLoss(lc.personality_reduction, lc.personality_weight))
 
 
 def learning_rates(optim: OptimConfig) -> dict[str, float]:
@@ -147,11 +168,13 @@ class Trainer:
         self.aesthetic, self.personality = load_run_data(config)
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.model = (model or build_model(config.model.backbone, config.model.backbone_weights,
-                                           hidden_dims=config.model.hidden_dims))
+                                           hidden_dims=config.model.hidden_dims,
+                                           heads=config.model.heads))
         self.model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.pre = self.model.preprocessing_at(config.data.image_size, config.data.crop_size)  # backbone's mean/std
+        self.pre = self.model.preprocessing_at(  # the backbone's mean/std at the run's sizes
+            config.data.image_size, config.data.crop_size, config.data.eval_geometry)
         self.resume = resume
-        self.losses = losses or Losses()
+        self.losses = losses or run_losses(config)
         self.tasks = paper_tasks(self.losses)
         trained = (AESTHETIC,) if self.personality is None else (AESTHETIC, PERSONALITY)
         self.schedule = (schedule or AlternationSchedule()).restricted_to(trained)
@@ -172,11 +195,14 @@ class Trainer:
                                                                              self.dist.world_size),
                            pin_memory=self.device.type == "cuda")
 
-    def predict_split(self, task: TaskData, split: str, desc: str) -> Predictions:
-        """The model's outputs over a whole split, each rank predicting its share, gathered on all ranks."""
+    def predict_split(self, task: TaskData, split: str, desc: str, loader: Optional[DataLoader] = None
+                      ) -> Predictions:
+        """The model's outputs over a whole split, each rank predicting its share, gathered on all ranks
+        (``loader``: this rank's share another way, e.g. through the training transform)."""
         sync_buffers(self.model, self.dist)
         with self.precision.autocast():
-            local = predict(self.model, self.loader(task, split, train=False), self.device, desc=desc)
+            loader = loader or self.loader(task, split, train=False)
+            local = predict(self.model, loader, self.device, desc=desc)
         if not self.dist.distributed:
             return local
         parts = self.dist.all_gather(local)
@@ -215,7 +241,9 @@ class Trainer:
         Stage1Loop(self, resume).run()
 
     def stage2(self, resume: Optional[Stage2State] = None) -> dict[str, Any]:
-        """Fit w on frozen outputs of the aesthetic training split; returns both solutions.
+        """Fit w on frozen outputs of the aesthetic ``train.stage2_split`` (the paper's: the training
+        split, where the aesthetic head is already fitted; ``val`` fits on held-out outputs); returns
+        both solutions.
 
         Every rank gathers the same outputs and runs the same fit; rank 0's ``w`` is then broadcast so
         that all ranks hold bit-identical weights whatever the hardware does. SGD checkpoints after
@@ -230,7 +258,10 @@ class Trainer:
             start = SGDState(resume.epoch, w.detach().cpu().clone(), resume.run.optimizer,
                              resume.run.scheduler)
         else:
-            outputs = self.predict_split(self.aesthetic, "train", desc="stage 2 outputs")
+            split = cfg.train.stage2_split
+            if not self.aesthetic.splits[split]:
+                raise ConfigError(f"train.stage2_split={split}: the aesthetic data has no {split} split")
+            outputs = self.predict_split(self.aesthetic, split, desc="stage 2 outputs")
             frozen = FrozenOutputs(*(np.asarray(x, dtype=np.float32) for x in (
                 outputs.aesthetic, outputs.personality, outputs.target[:, 0])))
             stage1_steps = next((r["step"] for r in reversed(self.logger.history) if r["stage"] == 1), 0)
@@ -243,7 +274,9 @@ class Trainer:
         if cfg.train.inter_task_solver == "sgd":
             try:
                 fitted = fit_sgd(frozen, settings, cfg.train.seed, loss=self.losses.final, start=start,
-                                 on_epoch=saver.on_epoch, device=self.device).weights
+                                 on_epoch=saver.on_epoch, device=self.device,
+                                 epoch_outputs=augmented_outputs(self, cfg.train.stage2_split)
+                                 if cfg.train.stage2_inputs == "augmented" else None).weights
             except NonFiniteLoss as bad:
                 raise self.checkpoints.diverged(2, bad.step, bad.name, bad.value) from None
         with torch.no_grad():
@@ -303,6 +336,24 @@ class Trainer:
             self.logger.close()
         self.dist.barrier()
         return result
+
+
+def augmented_outputs(trainer: "Trainer", split: str) -> Callable[[int], FrozenOutputs]:
+    """Stage-2 inputs for an epoch (``train.stage2_inputs: augmented``): the model's outputs over ``split``
+    through the training transform, with crops seeded by (seed, epoch, image), so a resumed stage 2 sees
+    the same ones."""
+    t = trainer
+    task, seed = t.aesthetic, t.config.train.seed
+
+    def outputs(epoch: int) -> FrozenOutputs:
+        keys = [(i, derive_seed(seed, STREAM_STAGE2_INPUTS, epoch, i))
+                for i in shard(len(task.splits[split]), t.dist.rank, t.dist.world_size)]
+        loader = t.loader(task, split, train=True, sampler=keys)  # type: ignore[arg-type]
+        pred = t.predict_split(task, split, f"stage 2 inputs {epoch}", loader=loader)
+        return FrozenOutputs(*(np.asarray(x, dtype=np.float32) for x in (
+            pred.aesthetic, pred.personality, pred.target[:, 0])))
+
+    return outputs
 
 
 class Stage2Saver:

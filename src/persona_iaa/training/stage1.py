@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 #: Independent random streams derived from train.seed (stage 2 uses 2, see :mod:`.stage2`).
 STREAM_AESTHETIC, STREAM_PERSONALITY = 0, 1
 #: Validation metrics that can select the kept epoch; the errors are better when lower.
-SELECT_METRICS: tuple[str, ...] = ("srocc", "plcc", "krcc", "acc", "rmse", "mae")
+#: "last" keeps the last epoch whatever validation says (the paper's).
+SELECT_METRICS: tuple[str, ...] = ("srocc", "plcc", "krcc", "acc", "rmse", "mae", "last")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
 
 
@@ -39,8 +40,11 @@ def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
-def selection_score(val: dict[str, Any], metric: str) -> float:
-    """The validation result as "higher is better" (-inf without a validation split or on NaN)."""
+def selection_score(val: dict[str, Any], metric: str, epoch: int = 0) -> float:
+    """The validation result as "higher is better" (-inf without a validation split or on NaN);
+    for ``last`` the epoch itself, so every epoch replaces the one before."""
+    if metric == "last":
+        return float(epoch)
     score = val.get(metric, float("nan")) if val else float("nan")
     return -float("inf") if score != score else (-score if metric in LOWER_IS_BETTER else score)
 
@@ -174,7 +178,7 @@ class Stage1Loop:
             "seconds": seconds, "step": position.step,
             "images_per_second": images * t.dist.world_size / train_seconds,
         }, x=position.step)
-        score = selection_score(val, t.config.train.select_metric)
+        score = selection_score(val, t.config.train.select_metric, epoch)
         if self.best.accepts(score):
             self.best = BestEpoch(score, epoch, cpu_state(t.model))
             t.best_epoch = epoch

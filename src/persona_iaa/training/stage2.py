@@ -21,6 +21,8 @@ from .step import sgd
 
 #: The random stream (derived from the seed) that orders stage-2 batches.
 STREAM_STAGE2 = 2
+#: The random stream of the training transform's crops when stage 2 recomputes its inputs every epoch.
+STREAM_STAGE2_INPUTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,19 +148,26 @@ def _epoch_loss(losses: list[torch.Tensor], sizes: list[int], first_step: int) -
 
 def fit_sgd(frozen: FrozenOutputs, settings: SGDSettings, seed: int, *, loss: LossFn = final_loss,
             start: Optional[SGDState] = None, on_epoch: Optional[Callable[[SGDEpoch], None]] = None,
-            device: str | torch.device = "cpu") -> Stage2Fit:
+            device: str | torch.device = "cpu",
+            epoch_outputs: Optional[Callable[[int], FrozenOutputs]] = None) -> Stage2Fit:
     """``w`` fitted by minibatch SGD on L (eq. 6) over frozen outputs: the paper's stage 2.
 
     Each epoch visits the outputs in an order derived from (``seed``, epoch) alone, so a fit continued
     from ``start`` (an :class:`SGDState` an earlier ``on_epoch`` reported) ends where an uninterrupted
     one does. ``on_epoch`` sees every finished epoch (the trainer logs, checkpoints and stops there).
+    ``epoch_outputs(epoch)``, when given, replaces ``frozen`` for that epoch (``train.stage2_inputs:
+    augmented``: the outputs of freshly augmented images, as a literal reading of the paper's stage 2).
     Raises :class:`~persona_iaa.training.losses.NonFiniteLoss` when the loss diverges. The loss curve
     holds the epochs this call ran.
     """
     device = torch.device(device)
     start = start or sgd_start(settings, np.zeros(frozen.personality.shape[1]))
-    s_a, s_p, target = (torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)
-                        for x in (frozen.aesthetic, frozen.personality, frozen.target))
+
+    def tensors(outputs: FrozenOutputs) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.as_tensor(np.asarray(x), dtype=torch.float32).to(device)
+                     for x in (outputs.aesthetic, outputs.personality, outputs.target))
+
+    s_a, s_p, target = tensors(frozen)
     w = nn.Parameter(start.weights.detach().clone().to(device=device, dtype=torch.float32))
     optimizer, scheduler = _sgd(w, settings)
     optimizer.load_state_dict(start.optimizer)
@@ -167,6 +176,8 @@ def fit_sgd(frozen: FrozenOutputs, settings: SGDSettings, seed: int, *, loss: Lo
     curve = []
     for epoch in range(start.epoch + 1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
+        if epoch_outputs is not None:
+            s_a, s_p, target = tensors(epoch_outputs(epoch))
         generator = torch.Generator().manual_seed(derive_seed(seed, STREAM_STAGE2, epoch))
         order = torch.randperm(len(target), generator=generator).to(device)
         losses, sizes = [], []
