@@ -96,7 +96,7 @@ def test_ranking_keeps_the_best_and_worst_only():
         ranking.add(row)
     assert [p for _, p in ranking.best()] == ["/photos/7.jpg", "/photos/6.jpg"]
     assert [p for _, p in ranking.worst()] == ["/photos/0.jpg", "/photos/1.jpg"]
-    assert "top 2" in ranking.format() and "0.7000  /photos/7.jpg" in ranking.format()
+    assert "top 2" in ranking.format() and "0.700  /photos/7.jpg" in ranking.format()
 
 
 # --- paths of any bytes, awkward characters, kills at the worst moment, hostile cells -----------------------

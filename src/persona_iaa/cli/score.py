@@ -122,11 +122,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     predictor = load_model(args.checkpoint, device=device, batch_size=args.batch_size,
                            workers=args.workers, precision=args.precision, engine=args.engine,
                            fast_decode=args.fast_decode, threads=args.threads, **gpu_decode)
-    from ..demo import model_caveat
-
-    caveat = model_caveat(predictor.meta)
-    if caveat:
-        print(f"note: {caveat}", file=sys.stderr)
     skipped: list = []
     paths = expand_inputs(args.inputs, skipped)
     scorer, columns = predictor, RESULT_COLUMNS
@@ -161,7 +156,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     if skipped:
         print(f"{len(skipped)} folder(s) could not be read; their images were skipped", file=sys.stderr)
     sidecar_problems = _write_xmp(args, xmp, kept) if xmp else 0
+    _print_caveat(predictor.meta)
     return EXIT_PARTIAL if failed or sidecar_problems else EXIT_OK
+
+
+def _print_caveat(meta: dict) -> None:
+    """Last, under the results: a demo or test-size model is named as such (not before an error line)."""
+    from ..demo import model_caveat
+
+    caveat = model_caveat(meta)
+    if caveat:
+        print(f"note: {caveat}", file=sys.stderr)
 
 
 def _gpu_decode(device: str) -> bool:
