@@ -251,7 +251,7 @@ def test_binding_beyond_loopback_needs_a_key_or_insecure(trained_run, capsys):
     "flags, message",
     [
         (["--port", "99999"], "--port"),
-        (["--max-upload-mb", "0"], "must be positive"),
+        (["--max-upload-mb", "0"], "above 0"),
         (["--max-files", "-1"], "must be positive"),
         (["--timeout", "0"], "must be positive"),
     ],
