@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from persona_iaa.evaluation.metrics import (
-    aesthetic_metrics, binary_accuracy, json_safe, krcc, mae, personality_metrics, plcc, rmse, srocc,
+    aesthetic_metrics,
+    binary_accuracy,
+    json_safe,
+    krcc,
+    mae,
+    personality_metrics,
+    plcc,
+    rmse,
+    srocc,
 )
 
 

@@ -7,7 +7,12 @@ import torch
 from PIL import Image
 
 from persona_iaa.data.images import read_image
-from persona_iaa.data.transforms import Preprocessing, eval_transform, reference_eval_transform, train_transform
+from persona_iaa.data.transforms import (
+    Preprocessing,
+    eval_transform,
+    reference_eval_transform,
+    train_transform,
+)
 
 
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:

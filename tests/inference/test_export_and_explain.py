@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from .scoring_files import write_jpegs
 
 from persona_iaa.cli import main
 from persona_iaa.constants import TRAITS
@@ -16,6 +15,8 @@ from persona_iaa.data.transforms import eval_transform
 from persona_iaa.inference.explain import TARGETS, explain_image
 from persona_iaa.inference.export import exported_outputs, read_export_metadata
 from persona_iaa.training.checkpoint import load_trained_model
+
+from .scoring_files import write_jpegs
 
 pytest.importorskip("onnxruntime")
 

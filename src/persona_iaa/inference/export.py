@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..constants import EXPORT_FORMATS as FORMATS, TRAITS
+from ..constants import EXPORT_FORMATS as FORMATS
+from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Iterator, Optional, Union
 import torch
 
 from ..data.transforms import Preprocessing
-from ..runtime import resolve_device
 from ..models.io import load_trained_model, resolve_model_path
+from ..runtime import resolve_device
 from .engine import ImageLike, ScoreResult, ScoringEngine, ScoringOptions
 from .runners import Runner, build_runner
 
