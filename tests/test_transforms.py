@@ -16,7 +16,8 @@ from persona_iaa.data.transforms import (
 
 
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:
-    coarse = np.random.default_rng(seed).integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    coarse_shape = (height // 8 + 1, width // 8 + 1, 3)
+    coarse = np.random.default_rng(seed).integers(0, 256, coarse_shape, dtype=np.uint8)
     return Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
 
 

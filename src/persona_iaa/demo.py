@@ -30,7 +30,8 @@ def mark_demo_model(run_dir: Path) -> None:
     from .training.checkpoint import read_meta, resolve_model_path
 
     meta = read_meta(run_dir)
-    meta["trained_on"] = {**(meta.get("trained_on") or {}), "demo": True, "description": DEMO_DATA_DESCRIPTION}
+    meta["trained_on"] = {**(meta.get("trained_on") or {}), "demo": True,
+                          "description": DEMO_DATA_DESCRIPTION}
     write_json(resolve_model_path(run_dir)[1], meta)
 
 
@@ -149,6 +150,7 @@ def plain_conclusion(baseline: dict[str, Any], multitask: dict[str, Any]) -> Opt
     order = "orders them better" if multi["srocc"] > base["srocc"] else "does not order them better"
     close = "closer to" if multi["rmse"] < base["rmse"] else "no closer to"
     return (f"in plain words: on held-out images of this demo world the multi-task model {order} than the\n"
-            f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; 1 = the true order), "
+            f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; "
+            "1 = the true order), "
             f"and its scores are\n{close} the true ones (RMSE {multi['rmse']:.3f} vs {base['rmse']:.3f}; "
             "lower is better)")

@@ -23,7 +23,8 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image_size": self.image_size, "crop_size": self.crop_size, "mean": list(self.mean), "std": list(self.std)}
+        return {"image_size": self.image_size, "crop_size": self.crop_size,
+                "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Preprocessing":
@@ -36,7 +37,8 @@ Transform = Callable[[Union[Image.Image, torch.Tensor]], torch.Tensor]
 
 def model_input(pre: Preprocessing) -> Transform:
     """uint8 image(s) -> normalised float32, for one image [3, H, W] or a batch [N, 3, H, W] alike."""
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std), v2.ToPureTensor()])
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std),
+                       v2.ToPureTensor()])
 
 
 # Every image is resized as a uint8 tensor (PIL images are converted first): torch's antialiased

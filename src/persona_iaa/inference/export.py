@@ -39,7 +39,8 @@ def default_export_path(checkpoint: Union[str, Path], fmt: str) -> Path:
 
 
 def example_batch(preprocessing: Preprocessing, size: int = 2) -> torch.Tensor:
-    return torch.randn(size, 3, preprocessing.crop_size, preprocessing.crop_size, generator=torch.Generator().manual_seed(0))
+    crop = preprocessing.crop_size
+    return torch.randn(size, 3, crop, crop, generator=torch.Generator().manual_seed(0))
 
 
 def export_metadata(model: nn.Module, preprocessing: Preprocessing) -> str:
@@ -109,7 +110,8 @@ def max_difference(model: nn.Module, preprocessing: Preprocessing, path: Union[s
     images = example_batch(preprocessing, 3)
     with torch.inference_mode():
         expected = _cpu_fp32(model)(images)
-    return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported_outputs(path, fmt, images)))
+    exported = exported_outputs(path, fmt, images)
+    return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported))
 
 
 def exported_from(model: nn.Module, path: Union[str, Path]) -> bool:
