@@ -97,7 +97,7 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
             "multi-task, w by least squares": multitask["stage2"]["lstsq_test"]}
     predictor = load_model(output / "multitask", device="cpu")
     samples = list(predictor.score([r.path for r in trainer.aesthetic.splits["test"][:5]]))
-    result = {"baseline": baseline, "multitask": multitask, "rows": rows,
+    result: dict[str, Any] = {"baseline": baseline, "multitask": multitask, "rows": rows,
               "sgd_converged": sgd_converged(multitask["stage2"]), "samples": samples}
     from .personal.demo import run_personal_demo
 
