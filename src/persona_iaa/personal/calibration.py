@@ -17,10 +17,10 @@ generic weights without traits); the best mean SROCC wins.
 
 from __future__ import annotations
 
-import logging
-import warnings
 import functools
+import logging
 import operator
+import warnings
 from typing import Iterable, Optional, Sequence
 
 import numpy as np

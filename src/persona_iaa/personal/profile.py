@@ -162,7 +162,9 @@ class Calibration:
             raise ConfigError(f"{origin}: not a persona-iaa calibration file")
         matrix = data.get("trait_matrix")
         rows = (
-            None if matrix is None else np.stack([cast(np.ndarray, _traits_array(matrix.get(c), origin)) for c in COEFFICIENTS])
+            None
+            if matrix is None
+            else np.stack([cast(np.ndarray, _traits_array(matrix.get(c), origin)) for c in COEFFICIENTS])
         )
         base = cast(np.ndarray, _traits_array(data.get("base"), origin, names=COEFFICIENTS))
         info = {

@@ -11,7 +11,7 @@ import base64
 import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -123,7 +123,7 @@ class ScoringService:
 
         with self._lock:
             if self._explain_model is None:  # a private copy: hooks and gradients never touch the scorer
-                self._explain_model = cast("PersonalityDrivenIAA", copy.deepcopy(self.predictor.model).eval())
+                self._explain_model = copy.deepcopy(self.predictor.model).eval()
             try:
                 explanation = explain_image(
                     self._explain_model,
