@@ -26,10 +26,12 @@ def test_final_score_is_eq5_for_numpy_and_torch_and_per_row_weights():
     frozen, weights = _world(8)
     expected = frozen.aesthetic + (frozen.personality * weights).sum(1)
     np.testing.assert_allclose(final_score(frozen.aesthetic, frozen.personality, weights), expected)
-    as_torch = final_score(torch.tensor(frozen.aesthetic), torch.tensor(frozen.personality), torch.tensor(weights))
+    as_torch = final_score(torch.tensor(frozen.aesthetic), torch.tensor(frozen.personality),
+                           torch.tensor(weights))
     np.testing.assert_allclose(as_torch.numpy(), expected)
     per_row = np.tile(weights, (8, 1))
-    np.testing.assert_allclose(final_score(frozen.aesthetic, frozen.personality, per_row, 1.0), expected + 1.0)
+    with_offset = final_score(frozen.aesthetic, frozen.personality, per_row, 1.0)
+    np.testing.assert_allclose(with_offset, expected + 1.0)
 
 
 def test_model_forward_uses_eq5():

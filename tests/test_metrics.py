@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from persona_iaa.evaluation.metrics import (
-    aesthetic_metrics, binary_accuracy, json_safe, krcc, mae, mse, personality_metrics, plcc, rmse, srocc,
+    aesthetic_metrics,
+    binary_accuracy,
+    json_safe,
+    krcc,
+    mae,
+    mse,
+    personality_metrics,
+    plcc,
+    rmse,
+    srocc,
 )
 
 
@@ -73,7 +82,7 @@ def test_only_the_undefined_correlation_warnings_are_hidden():
         assert math.isnan(plcc([1.0, 2.0, np.inf, 4.0], [1.0, 3.0, 2.0, 4.0]))  # numpy: invalid value
 
     def deprecated(a, b):
-        warnings.warn("this scipy function is deprecated", DeprecationWarning)
+        warnings.warn("this scipy function is deprecated", DeprecationWarning, stacklevel=1)
         return (0.5,)
 
     with pytest.warns(DeprecationWarning, match="deprecated"):

@@ -7,11 +7,17 @@ import torch
 from PIL import Image
 
 from persona_iaa.data.images import read_image
-from persona_iaa.data.transforms import Preprocessing, eval_transform, reference_eval_transform, train_transform
+from persona_iaa.data.transforms import (
+    Preprocessing,
+    eval_transform,
+    reference_eval_transform,
+    train_transform,
+)
 
 
 def photo(width: int, height: int, seed: int = 0) -> Image.Image:
-    coarse = np.random.default_rng(seed).integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    coarse_shape = (height // 8 + 1, width // 8 + 1, 3)
+    coarse = np.random.default_rng(seed).integers(0, 256, coarse_shape, dtype=np.uint8)
     return Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
 
 

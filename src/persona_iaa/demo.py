@@ -30,7 +30,8 @@ def mark_demo_model(run_dir: Path) -> None:
     from .training.checkpoint import read_meta, resolve_model_path
 
     meta = read_meta(run_dir)
-    meta["trained_on"] = {**(meta.get("trained_on") or {}), "demo": True, "description": DEMO_DATA_DESCRIPTION}
+    meta["trained_on"] = {**(meta.get("trained_on") or {}), "demo": True,
+                          "description": DEMO_DATA_DESCRIPTION}
     write_json(resolve_model_path(run_dir)[1], meta)
 
 
@@ -96,7 +97,7 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
             "multi-task, w by least squares": multitask["stage2"]["lstsq_test"]}
     predictor = load_model(output / "multitask", device="cpu")
     samples = list(predictor.score([r.path for r in trainer.aesthetic.splits["test"][:5]]))
-    result = {"baseline": baseline, "multitask": multitask, "rows": rows,
+    result: dict[str, Any] = {"baseline": baseline, "multitask": multitask, "rows": rows,
               "sgd_converged": sgd_converged(multitask["stage2"]), "samples": samples}
     from .personal.demo import run_personal_demo
 
@@ -149,6 +150,7 @@ def plain_conclusion(baseline: dict[str, Any], multitask: dict[str, Any]) -> Opt
     order = "orders them better" if multi["srocc"] > base["srocc"] else "does not order them better"
     close = "closer to" if multi["rmse"] < base["rmse"] else "no closer to"
     return (f"in plain words: on held-out images of this demo world the multi-task model {order} than the\n"
-            f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; 1 = the true order), "
+            f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; "
+            "1 = the true order), "
             f"and its scores are\n{close} the true ones (RMSE {multi['rmse']:.3f} vs {base['rmse']:.3f}; "
             "lower is better)")

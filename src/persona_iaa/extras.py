@@ -16,7 +16,8 @@ def missing_extra_message(extra: str, purpose: str) -> str:
     return f"{purpose} needs the optional extra: pip install 'persona-iaa[{extra}]'"
 
 
-def require_extra(module: str, extra: str, purpose: str, error: Type[Exception] = PersonaIAAError) -> ModuleType:
+def require_extra(module: str, extra: str, purpose: str,
+                  error: Type[Exception] = PersonaIAAError) -> ModuleType:
     """Import ``module`` (installed by the extra ``extra``) or raise ``error`` with the pip line to fix it."""
     try:
         return importlib.import_module(module)

@@ -17,8 +17,11 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Union[str, Path], write: Callable[[str], None]) -> None:
+def atomic_write(path: Union[str, Path], write: Callable[[str], object]) -> None:
     """Call ``write(tmp_path)``, flush it to disk, then rename onto ``path``.
+
+    ``write``'s return value is ignored, so writers such as ``Path.write_text`` (which return a
+    count) can be passed directly.
 
     Readers (and a run resumed after a crash) see the old file or the new one, never half of one.
     The file gets the usual permissions (0666 minus the umask), not mkstemp's owner-only 0600, so

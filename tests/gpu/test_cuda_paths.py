@@ -46,7 +46,8 @@ def test_training_runs_on_cuda_in_each_precision(tmp_path, demo_data, precision)
 
 
 def test_channels_last_and_compile_train_on_cuda(tmp_path, demo_data):
-    result = _train(tmp_path, demo_data, "train.precision=bf16", "train.channels_last=true", "train.compile=true")
+    result = _train(tmp_path, demo_data, "train.precision=bf16", "train.channels_last=true",
+                    "train.compile=true")
     assert math.isfinite(result["test"]["srocc"])
 
 
@@ -99,7 +100,8 @@ def test_cuda_scoring_matches_cpu(trained_run, demo_data, engine):
     images = sorted(Path(root).rglob("*.jpg"))[:16]
     assert images
     cpu = [r.score for r in load_model(trained_run, device="cpu", engine="torch").score(images)]
-    gpu = [r.score for r in load_model(trained_run, device="cuda", engine=engine, precision="fp32").score(images)]
+    gpu_model = load_model(trained_run, device="cuda", engine=engine, precision="fp32")
+    gpu = [r.score for r in gpu_model.score(images)]
     np.testing.assert_allclose(gpu, cpu, atol=1e-3)
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from .scoring_files import write_jpegs
 
 from persona_iaa.cli import main
 from persona_iaa.constants import TRAITS
@@ -16,6 +15,8 @@ from persona_iaa.data.transforms import eval_transform
 from persona_iaa.inference.explain import TARGETS, explain_image
 from persona_iaa.inference.export import exported_outputs, read_export_metadata
 from persona_iaa.training.checkpoint import load_trained_model
+
+from .scoring_files import write_jpegs
 
 pytest.importorskip("onnxruntime")
 
@@ -33,7 +34,8 @@ def test_exported_models_match_pytorch_on_real_images(trained_run, tmp_path, fmt
     for got, want in zip(exported_outputs(path, fmt, batch), expected):
         np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
     meta = read_export_metadata(path)
-    assert meta["preprocessing"] == preprocessing.to_dict() and meta["outputs"] == ["score", "aesthetic", "personality"]
+    assert meta["preprocessing"] == preprocessing.to_dict()
+    assert meta["outputs"] == ["score", "aesthetic", "personality"]
     assert meta["traits"] == list(TRAITS)
 
 
@@ -48,7 +50,8 @@ def test_export_defaults_to_the_run_directory_and_score_uses_it(trained_run, tmp
     results = {}
     for engine in ("torch", "onnx"):
         out = tmp_path / f"{engine}.csv"
-        assert main(["score", "--checkpoint", str(run), *files, "--output", str(out), "--engine", engine]) == 3
+        args = ["score", "--checkpoint", str(run), *files, "--output", str(out), "--engine", engine]
+        assert main(args) == 3
         results[engine] = list(csv.DictReader(out.open()))
     for onnx_row, torch_row in zip(results["onnx"], results["torch"]):
         assert onnx_row["path"] == torch_row["path"] and onnx_row["error"] == torch_row["error"]

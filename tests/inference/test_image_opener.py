@@ -203,8 +203,8 @@ def test_only_the_decoders_known_notes_are_silenced(image_kinds, monkeypatch):
     pillow_note = "Palette images with Transparency expressed in bytes should be converted to RGBA images"
 
     def noisy(image):
-        warnings.warn(pillow_note)  # Pillow's words, but not from Pillow: not silenced
-        warnings.warn("a warning of ours", RuntimeWarning)
+        warnings.warn(pillow_note, stacklevel=1)  # Pillow's words, but not from Pillow: not silenced
+        warnings.warn("a warning of ours", RuntimeWarning, stacklevel=1)
         return real(image)
 
     monkeypatch.setattr(images, "_to_rgb", noisy)

@@ -30,7 +30,8 @@ from .scoring_files import write_jpegs
 
 EXIFTOOL = shutil.which("exiftool")
 # in CI (.ci/run installs it) a missing exiftool fails these tests instead of skipping them
-needs_exiftool = pytest.mark.skipif(EXIFTOOL is None and not os.environ.get("CI"), reason="exiftool is not installed (Debian/Ubuntu: "
+needs_exiftool = pytest.mark.skipif(EXIFTOOL is None and not os.environ.get("CI"),
+                                    reason="exiftool is not installed (Debian/Ubuntu: "
                                     "apt-get install libimage-exiftool-perl); CI installs it")
 
 DARKTABLE_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>

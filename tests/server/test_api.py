@@ -184,7 +184,7 @@ def test_concurrent_requests_share_one_model_call(app_factory, photo_files, live
         busy = []
         for k in range(threads):  # one request per model thread, each held inside its model call
             busy.append(pool.submit(post, photo_files[k % len(photo_files)]))
-            wait_until(lambda: len(gate.batches) == k + 1, what="a model thread busy")
+            wait_until(lambda k=k: len(gate.batches) == k + 1, what="a model thread busy")
         rest = [pool.submit(post, p) for p in photo_files[:3]]
         wait_until(lambda: app.state.service.batcher.depth == 3, what="three images queued behind them")
         gate.release()

@@ -50,7 +50,8 @@ Transform = Callable[[Union[Image.Image, torch.Tensor]], torch.Tensor]
 
 def model_input(pre: Preprocessing) -> Transform:
     """uint8 image(s) -> normalised float32, for one image [3, H, W] or a batch [N, 3, H, W] alike."""
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std), v2.ToPureTensor()])
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std),
+                       v2.ToPureTensor()])
 
 
 # Every image is resized as a uint8 tensor (PIL images are converted first): torch's antialiased

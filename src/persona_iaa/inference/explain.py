@@ -110,7 +110,7 @@ def explain_image(
         targets.update({t: outputs.personality[0, i] for i, t in enumerate(TRAITS)})
     maps, flat = {}, {}
     for name, target in targets.items():
-        maps[name], flat[name] = _grad_cam(features, target, tuple(batch.shape[-2:]))
+        maps[name], flat[name] = _grad_cam(features, target, (batch.shape[-2], batch.shape[-1]))
     mean = torch.tensor(preprocessing.mean).view(3, 1, 1)
     std = torch.tensor(preprocessing.std).view(3, 1, 1)
     view = (batch[0].detach().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
@@ -144,7 +144,7 @@ def photo_map(explanation: Explanation, target: str) -> np.ndarray:
     left, top, right, bottom = explanation.crop_box
     x0, y0, x1, y1 = round(left * width), round(top * height), round(right * width), round(bottom * height)
     stretched = Image.fromarray(explanation.maps[target].astype(np.float32), mode="F").resize(
-        (max(x1 - x0, 1), max(y1 - y0, 1)), Image.BILINEAR
+        (max(x1 - x0, 1), max(y1 - y0, 1)), Image.Resampling.BILINEAR
     )
     canvas = np.full((height, width), np.nan, dtype=np.float32)
     canvas[y0 : y0 + stretched.height, x0 : x0 + stretched.width] = np.asarray(stretched)

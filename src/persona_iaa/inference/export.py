@@ -12,18 +12,22 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..constants import EXPORT_FORMATS as FORMATS, TRAITS
+from ..constants import EXPORT_FORMATS as FORMATS
+from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
 from ..files import atomic_write
 from ..models.io import resolve_model_path, state_digest
 from .runners import INPUT_NAME, OUTPUT_NAMES, OnnxRunner, Outputs, PlainOutputs, quiet_torchscript
+
+if TYPE_CHECKING:
+    from ..models.pdmtl import PersonalityDrivenIAA
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +42,12 @@ def default_export_path(checkpoint: Union[str, Path], fmt: str) -> Path:
 
 
 def example_batch(preprocessing: Preprocessing, size: int = 2) -> torch.Tensor:
-    return torch.randn(size, 3, preprocessing.crop_size, preprocessing.crop_size, generator=torch.Generator().manual_seed(0))
+    crop = preprocessing.crop_size
+    return torch.randn(size, 3, crop, crop, generator=torch.Generator().manual_seed(0))
 
 
-def export_metadata(model: nn.Module, preprocessing: Preprocessing) -> str:
+def export_metadata(module: nn.Module, preprocessing: Preprocessing) -> str:
+    model = cast("PersonalityDrivenIAA", module)
     return json.dumps({
         "preprocessing": preprocessing.to_dict(), "traits": list(TRAITS), "inputs": [INPUT_NAME],
         "outputs": list(OUTPUT_NAMES), "inter_task_weights": model.inter_task_weights(),
@@ -62,7 +68,9 @@ def onnx_bytes(model: nn.Module, preprocessing: Preprocessing) -> bytes:
     buffer = io.BytesIO()
     with quiet_torchscript():
         torch.onnx.export(
-            _cpu_fp32(model), (example_batch(preprocessing),), buffer, dynamo=False, opset_version=ONNX_OPSET,
+            # torch's stub says path-only, but export writes to any binary file object (documented)
+            _cpu_fp32(model), (example_batch(preprocessing),), buffer,  # type: ignore[arg-type]
+            dynamo=False, opset_version=ONNX_OPSET,
             input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
             dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
         )
@@ -108,7 +116,8 @@ def max_difference(model: nn.Module, preprocessing: Preprocessing, path: Union[s
     images = example_batch(preprocessing, 3)
     with torch.inference_mode():
         expected = _cpu_fp32(model)(images)
-    return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported_outputs(path, fmt, images)))
+    exported = exported_outputs(path, fmt, images)
+    return max(float(np.abs(e.numpy() - g).max()) for e, g in zip(expected, exported))
 
 
 def exported_from(model: nn.Module, path: Union[str, Path]) -> bool:

@@ -8,15 +8,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union, cast
 
 import torch
 
 from ..data.transforms import Preprocessing
-from ..runtime import resolve_device
 from ..models.io import load_trained_model, resolve_model_path
+from ..runtime import resolve_device
 from .engine import ImageLike, ScoreResult, ScoringEngine, ScoringOptions
 from .runners import Runner, build_runner
+
+if TYPE_CHECKING:
+    from ..models.pdmtl import PersonalityDrivenIAA
 
 __all__ = ["Predictor", "ScoreResult", "ImageLike"]
 
@@ -28,7 +31,7 @@ class Predictor:
 
     def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, device: torch.device,
                  meta: Optional[dict[str, Any]] = None, *, checkpoint: Optional[Path] = None, **options: Any):
-        self.model = model.to(device).eval()
+        self.model = cast("PersonalityDrivenIAA", model.to(device).eval())
         self.preprocessing = preprocessing
         self.device = device
         self.meta = meta or {}

@@ -21,10 +21,9 @@ import logging
 import math
 import os
 import stat
-import xml.dom
 from pathlib import Path
-from typing import Callable, Iterable, Optional
-from xml.dom.minidom import Document, Element
+from typing import Callable, Iterable, Optional, cast
+from xml.dom.minidom import Attr, Document, Element
 from xml.parsers.expat import ExpatError
 
 import numpy as np
@@ -156,7 +155,7 @@ def write_sidecars(rows: Callable[[], Iterable[Row]], options: XmpOptions = XmpO
         stars, basis = iter(quantile_stars(scores)), f"quantile of {len(scores)} photos"
     else:
         stars, basis = None, "fixed thresholds " + ",".join(map(str, options.thresholds))
-    report, claimed = SidecarReport(), {}
+    report, claimed = SidecarReport(), dict[Path, str]()
     for row in rows():
         if row.get("score") is None:
             continue
@@ -222,7 +221,7 @@ def _descriptions(doc: Document) -> list[Element]:
     rdf = doc.getElementsByTagNameNS(RDF_NS, "RDF")
     if not rdf:
         raise SidecarError("not an XMP sidecar (no rdf:RDF); left as it is")
-    found = [n for n in rdf[0].childNodes if _is(n, RDF_NS, "Description")]
+    found = _children(rdf[0], RDF_NS, "Description")
     if not found:
         qualified = f"{rdf[0].prefix}:Description" if rdf[0].prefix else "Description"
         description = rdf[0].appendChild(doc.createElementNS(RDF_NS, qualified))
@@ -231,8 +230,12 @@ def _descriptions(doc: Document) -> list[Element]:
     return found
 
 
-def _is(node: xml.dom.Node, namespace: str, name: str) -> bool:
-    return node.nodeType == node.ELEMENT_NODE and node.namespaceURI == namespace and node.localName == name
+def _children(node: Element, namespace: str, name: str) -> list[Element]:
+    """The child elements of ``node`` named ``name`` in ``namespace`` (text and comments skipped)."""
+    return [
+        n for n in node.childNodes
+        if isinstance(n, Element) and n.namespaceURI == namespace and n.localName == name
+    ]
 
 
 def _set_property(descriptions: list[Element], namespace: str, name: str, value: Optional[str]) -> None:
@@ -245,16 +248,16 @@ def _set_property(descriptions: list[Element], namespace: str, name: str, value:
             if value is None:
                 description.removeAttributeNS(namespace, name)
             else:
-                qualified = description.getAttributeNodeNS(namespace, name).name
+                qualified = cast(Attr, description.getAttributeNodeNS(namespace, name)).name
                 description.setAttributeNS(namespace, qualified, value)
-        for element in [n for n in description.childNodes if _is(n, namespace, name)]:
+        for element in _children(description, namespace, name):
             present = True
             if value is None:
                 description.removeChild(element)
                 continue
             for child in list(element.childNodes):
                 element.removeChild(child)
-            element.appendChild(element.ownerDocument.createTextNode(value))
+            element.appendChild(cast(Document, element.ownerDocument).createTextNode(value))
     if not present and value is not None:
         prefix = _prefix(descriptions[0], namespace)
         descriptions[0].setAttributeNS(namespace, f"{prefix}:{name}", value)
@@ -263,8 +266,8 @@ def _set_property(descriptions: list[Element], namespace: str, name: str, value:
 def _prefix(element: Element, namespace: str) -> str:
     """The prefix bound to ``namespace`` where ``element`` is, declaring ours on it when none is."""
     bound: dict[str, str] = {}
-    node = element
-    while node is not None and node.nodeType == node.ELEMENT_NODE:
+    node: object = element
+    while isinstance(node, Element):
         for attribute in node.attributes.values():
             if attribute.name.startswith("xmlns:"):
                 bound.setdefault(attribute.name[6:], attribute.value)  # the nearest declaration wins

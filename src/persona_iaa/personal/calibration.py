@@ -17,7 +17,9 @@ generic weights without traits); the best mean SROCC wins.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import warnings
 from typing import Iterable, Optional, Sequence
 
@@ -181,8 +183,14 @@ def _choose_strength(
     means = [float(np.nanmean(column)) if np.isfinite(column).any() else float("nan") for column in table.T]
     results = {f"{strength:g}": mean for strength, mean in zip(PRIOR_STRENGTHS, means)}
     finite = {s: v for s, v in results.items() if np.isfinite(v)}
-    best = max(finite, key=finite.get) if finite else f"{DEFAULT_PRIOR_STRENGTH:g}"
+    best = max(finite, key=lambda s: finite[s]) if finite else f"{DEFAULT_PRIOR_STRENGTH:g}"
     return float(best), results
+
+
+
+def _total(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """Add same-shaped arrays (builtin ``sum`` starts from the int 0, which hides the array type)."""
+    return functools.reduce(operator.add, parts)
 
 
 def fit_calibration(
@@ -203,13 +211,13 @@ def fit_calibration(
     if with_traits:
         shrinkage, info["cv_srocc"], priors = _cross_validate(people, generic_weights, seed)
         gram, moment = (
-            sum(parts) for parts in zip(*(normal_equations(p, generic_weights, True) for p in people))
+            _total(parts) for parts in zip(*(normal_equations(p, generic_weights, True) for p in people))
         )
         base, matrix = solve_mapping(gram, moment, shrinkage)
         info["mapping_shrinkage"] = shrinkage
     else:
         gram, moment = (
-            sum(parts) for parts in zip(*(normal_equations(p, generic_weights, False) for p in people))
+            _total(parts) for parts in zip(*(normal_equations(p, generic_weights, False) for p in people))
         )
         (base, matrix), priors = (
             solve_mapping(gram, moment, 0.0),

@@ -85,7 +85,8 @@ def run_personal_demo(
     generic_scores = final_score(table.aesthetic, table.personality, generic_weights(predictor))
     users = world["users"]
     first, second = contrasting_pair(world["traits"], list(range(len(users) - test_users, len(users))))
-    lines.append("two contrasting people, from their questionnaire traits alone (none of their ratings used):")
+    lines.append("two contrasting people, from their questionnaire traits alone "
+                 "(none of their ratings used):")
     shown = {}
     for index in (first, second):
         person = personalize(predictor, Profile(traits=world["traits"][index]), calibration)

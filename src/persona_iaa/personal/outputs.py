@@ -69,7 +69,7 @@ def _write_cache(path: Optional[Path], fingerprint: str, known: dict[str, tuple[
     if path is None:
         return
     keys = sorted(known)
-    arrays = {
+    arrays: dict[str, Any] = {
         "model": np.array(fingerprint),
         "paths": np.array([k.rsplit("|", 1)[0] for k in keys]),
         "stamps": np.array([k.rsplit("|", 1)[1] for k in keys]),

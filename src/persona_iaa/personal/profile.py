@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -162,9 +162,11 @@ class Calibration:
             raise ConfigError(f"{origin}: not a persona-iaa calibration file")
         matrix = data.get("trait_matrix")
         rows = (
-            None if matrix is None else np.stack([_traits_array(matrix.get(c), origin) for c in COEFFICIENTS])
+            None
+            if matrix is None
+            else np.stack([cast(np.ndarray, _traits_array(matrix.get(c), origin)) for c in COEFFICIENTS])
         )
-        base = _traits_array(data.get("base"), origin, names=COEFFICIENTS)
+        base = cast(np.ndarray, _traits_array(data.get("base"), origin, names=COEFFICIENTS))
         info = {
             k: v for k, v in data.items() if k not in ("format", "model", "base", "trait_matrix", "ridge")
         }
@@ -240,4 +242,6 @@ def personal_weights(profile: Profile, model_id: str, calibration: Optional[Cali
             f"the trait calibration was made for another model ({calibration.model}, this one is "
             f"{model_id}); run `persona-iaa personalize calibrate` again"
         )
+    if profile.traits is None:
+        raise ConfigError("the profile has neither traits nor weights")
     return as_weights(calibration.coefficients_for(profile.traits))

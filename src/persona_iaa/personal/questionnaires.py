@@ -134,6 +134,8 @@ def ask_answers(name: str, ask: Callable[[str], str] = input) -> list[int]:
     answers: list[int] = []
     while len(answers) < 10:
         reply: Optional[str] = ask(f"{tool.title} item {len(answers) + 1} of 10 ({tool.low}-{tool.high}): ")
+        if reply is None:
+            continue
         try:
             value = int(reply.strip())
         except (ValueError, AttributeError):

@@ -113,8 +113,10 @@ def fit_profile(
     traits = profile.traits if profile is not None else None
     person = _people(predictor, [PersonRatings("me", tuple(paths), scores, traits)], False)[0]
     generic = generic_weights(predictor)
-    use_traits = traits is not None and calibration is not None and calibration.matrix is not None
-    prior = calibration.coefficients_for(traits) if use_traits else generic_coefficients(generic)
+    use_traits = False
+    prior = generic_coefficients(generic)
+    if traits is not None and calibration is not None and calibration.matrix is not None:
+        use_traits, prior = True, calibration.coefficients_for(traits)
     ridge = (
         calibration.ridge if calibration is not None else ridge_for(DEFAULT_PRIOR_STRENGTH, person.columns())
     )

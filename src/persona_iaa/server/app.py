@@ -83,7 +83,7 @@ HEALTH_EXAMPLE = {
 }
 
 
-def _example(example: dict[str, Any], description: str) -> dict[int, Any]:
+def _example(example: dict[str, Any], description: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "content": {"application/json": {"example": example}}}}
 
 

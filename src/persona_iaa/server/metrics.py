@@ -26,24 +26,38 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        kw = {"registry": self.registry, "namespace": "persona_iaa"}
-        self.requests = Counter("http_requests", "HTTP requests answered", ["path", "status"], **kw)
+        reg, ns = self.registry, "persona_iaa"
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["path", "status"], registry=reg, namespace=ns
+        )
         self.errors = Counter(
-            "http_errors", "HTTP requests answered with a 4xx or 5xx status", ["path", "status"], **kw
+            "http_errors", "HTTP requests answered with a 4xx or 5xx status", ["path", "status"],
+            registry=reg, namespace=ns,
         )
         self.latency = Histogram(
-            "http_request_seconds", "Time to answer a request", ["path"], buckets=LATENCY_BUCKETS, **kw
+            "http_request_seconds", "Time to answer a request", ["path"], buckets=LATENCY_BUCKETS,
+            registry=reg, namespace=ns,
         )
-        self.images = Counter("images", "Uploaded images by outcome", ["outcome"], **kw)
+        self.images = Counter(
+            "images", "Uploaded images by outcome", ["outcome"], registry=reg, namespace=ns
+        )
         self.batches = Histogram(
-            "batch_size", "Images per model call (dynamic batching)", buckets=BATCH_BUCKETS, **kw
+            "batch_size", "Images per model call (dynamic batching)", buckets=BATCH_BUCKETS,
+            registry=reg, namespace=ns,
         )
-        self.queued = Gauge("requests_queued", "Requests admitted and waiting for a place", **kw)
-        self.in_flight = Gauge("requests_in_flight", "Requests being read or scored", **kw)
+        self.queued = Gauge(
+            "requests_queued", "Requests admitted and waiting for a place", registry=reg, namespace=ns
+        )
+        self.in_flight = Gauge(
+            "requests_in_flight", "Requests being read or scored", registry=reg, namespace=ns
+        )
         self.rejected = Counter(
-            "requests_rejected", "Requests refused with 503 because the queue was full", **kw
+            "requests_rejected", "Requests refused with 503 because the queue was full",
+            registry=reg, namespace=ns,
         )
-        self.images_waiting = Gauge("images_waiting", "Prepared images waiting for a model call", **kw)
+        self.images_waiting = Gauge(
+            "images_waiting", "Prepared images waiting for a model call", registry=reg, namespace=ns
+        )
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         self.requests.labels(path, str(status)).inc()

@@ -11,7 +11,7 @@ import base64
 import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from ..demo import model_caveat
 from ..errors import ImageError
 from ..inference.engine import Outputs, available_cores, prepare_image
 from ..inference.predictor import Predictor
+
+if TYPE_CHECKING:
+    from ..models.pdmtl import PersonalityDrivenIAA
 from .batching import DynamicBatcher
 from .limits import ServerLimits
 from .metrics import ServerMetrics
@@ -52,7 +55,7 @@ class ScoringService:
             decode_threads or available_cores(), thread_name_prefix="persona-iaa-decode"
         )
         self._explainer = ThreadPoolExecutor(1, thread_name_prefix="persona-iaa-explain")
-        self._explain_model: Optional[torch.nn.Module] = None
+        self._explain_model: Optional["PersonalityDrivenIAA"] = None
         self._torch_threads: Optional[int] = None
         self._lock = threading.Lock()
 

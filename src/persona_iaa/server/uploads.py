@@ -10,7 +10,7 @@ reads one spooled file at a time.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, AsyncIterator, BinaryIO
+from typing import Any, AsyncGenerator, BinaryIO
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -43,7 +43,7 @@ class Upload:
 class _BoundedParser(MultiPartParser):
     """Starlette's parser with per-file and per-request file-count limits that answer 413."""
 
-    def __init__(self, headers: Headers, stream: AsyncIterator[bytes], limits: ServerLimits):
+    def __init__(self, headers: Headers, stream: AsyncGenerator[bytes, None], limits: ServerLimits):
         super().__init__(headers, stream, max_files=limits.max_files + 1, max_fields=32)
         self.max_part_size = 64 * 1024  # plain (non-file) fields: set here, older Starlettes take no argument
         self.spool_max_size = limits.spool_bytes
@@ -71,7 +71,7 @@ class _BoundedParser(MultiPartParser):
         super().on_part_data(data, start, end)
 
 
-async def _counted(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _counted(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
