@@ -8,6 +8,7 @@ alone would bring. Timings on a shared machine are noisy: read the ratios, not t
 
     python bench/input_throughput.py [--images 96] [--width 1024 --height 768] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,17 @@ def write_ava_photos(root: Path, count: int, width: int, height: int) -> str:
     return f"ava:{root}"
 
 
-def images_per_second(records, opener, pre: Preprocessing, batch_size: int, workers: int, passes: int) -> float:
+def images_per_second(
+    records, opener, pre: Preprocessing, batch_size: int, workers: int, passes: int
+) -> float:
     """Images/s delivered as training batches; one untimed pass first starts the workers and warms caches."""
-    loader = make_loader(RecordDataset(records, train_transform(pre), opener), batch_size, shuffle=True,
-                         workers=workers, seed=0)
+    loader = make_loader(
+        RecordDataset(records, train_transform(pre), opener),
+        batch_size,
+        shuffle=True,
+        workers=workers,
+        seed=0,
+    )
     for _ in loader:
         pass
     started, delivered = time.perf_counter(), 0
@@ -73,26 +81,37 @@ def main() -> None:
         root = Path(tmp)
         spec = write_ava_photos(root / "ava", args.images, args.width, args.height)
         started = time.perf_counter()
-        result = prepare_cache(spec, root / "cache", image_size=args.image_size, workers=args.prepare_workers,
-                               progress=False)
+        result = prepare_cache(
+            spec, root / "cache", image_size=args.image_size, workers=args.prepare_workers, progress=False
+        )
         prepare_rate = result.images / (time.perf_counter() - started)
         original = load_source(spec, "aesthetic")
         cached = load_source(f"cache:{root / 'cache'}", "aesthetic")
-        measure = functools.partial(images_per_second, pre=pre, batch_size=args.batch_size, workers=args.workers,
-                                    passes=args.passes)
+        measure = functools.partial(
+            images_per_second, pre=pre, batch_size=args.batch_size, workers=args.workers, passes=args.passes
+        )
         rows = {
             "originals (full decode)": measure(original.records, read_image),
-            "originals (JPEG draft decode)": measure(original.records,
-                                                     functools.partial(read_image, draft_size=args.image_size)),
+            "originals (JPEG draft decode)": measure(
+                original.records, functools.partial(read_image, draft_size=args.image_size)
+            ),
             "prepared cache": measure(cached.records, cached.open_image),
         }
-        sizes = (folder_megabytes(root / "ava" / "images", "*.jpg"), folder_megabytes(root / "cache" / "shards", "*.jpgs"))
+        sizes = (
+            folder_megabytes(root / "ava" / "images", "*.jpg"),
+            folder_megabytes(root / "cache" / "shards", "*.jpgs"),
+        )
     reference = rows["originals (full decode)"]
-    print(f"training input: {args.images} JPEGs of {args.width}x{args.height}, resize {args.image_size} "
-          f"crop {args.crop_size}, batch {args.batch_size}, {args.workers} loader workers, {args.passes} passes")
+    print(
+        f"training input: {args.images} JPEGs of {args.width}x{args.height}, resize {args.image_size} "
+        f"crop {args.crop_size}, batch {args.batch_size}, {args.workers} loader workers, {args.passes} passes"
+    )
     for name, rate in rows.items():
         print(f"  {name:<32}{rate:>9.1f} img/s   x{rate / reference:.2f}")
-    print(f"prepare (one-time): {prepare_rate:.1f} img/s; cache {sizes[1]:.1f} MB vs originals {sizes[0]:.1f} MB")
+    print(
+        f"prepare (one-time): {prepare_rate:.1f} img/s; "
+        f"cache {sizes[1]:.1f} MB vs originals {sizes[0]:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

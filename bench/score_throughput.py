@@ -136,7 +136,9 @@ def main() -> None:
             print(f"  {'configuration [engine used]':<48}{'img/s':>7}{'ratio':>7}{'GFLOP/s':>9}{'% peak':>8}"
                   f"{'max |diff|':>12}")
 
-            def report(label: str, seconds: float, outputs: np.ndarray, precision: str = "fp32") -> None:
+            def report(label: str, seconds: float, outputs: np.ndarray, precision: str = "fp32",
+                       reference_seconds: float = reference_seconds, gflop: float = gflop,
+                       reference: np.ndarray = reference) -> None:
                 print(f"  {label:<48}{1 / seconds:>7.1f}{reference_seconds / seconds:>7.2f}"
                       f"{gflop / seconds:>9.0f}{100 * gflop / seconds / peaks[precision]:>7.0f}%"
                       f"{np.abs(outputs - reference).max():>12.1e}")

@@ -1,4 +1,5 @@
 """The multi-task model: shapes, ranges, eq. (5), backbones and weight sources."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -87,16 +88,24 @@ def test_local_torchvision_weights_file_is_loaded(tmp_path):
     path = tmp_path / "mobilenet_v2-local.pth"
     torch.save(reference.state_dict(), path)
     model = build_model("mobilenet_v2", weights=str(path))
-    for (name, mine), theirs in zip(model.backbone.features.state_dict().items(), reference.features.state_dict().values()):
+    for (name, mine), theirs in zip(
+        model.backbone.features.state_dict().items(), reference.features.state_dict().values()
+    ):
         torch.testing.assert_close(mine, theirs, msg=name)
     assert model.backbone_weights == str(path)
 
 
 def test_legacy_densenet_checkpoint_keys_are_renamed():
-    legacy = {"features.denseblock1.denselayer1.norm.1.weight": torch.ones(1),
-              "features.denseblock1.denselayer1.conv.2.weight": torch.ones(1), "classifier.bias": torch.ones(1)}
+    legacy = {
+        "features.denseblock1.denselayer1.norm.1.weight": torch.ones(1),
+        "features.denseblock1.denselayer1.conv.2.weight": torch.ones(1),
+        "classifier.bias": torch.ones(1),
+    }
     assert set(rename_legacy_densenet_keys(legacy)) == {
-        "features.denseblock1.denselayer1.norm1.weight", "features.denseblock1.denselayer1.conv2.weight", "classifier.bias"}
+        "features.denseblock1.denselayer1.norm1.weight",
+        "features.denseblock1.denselayer1.conv2.weight",
+        "classifier.bias",
+    }
 
 
 def test_weights_file_of_another_architecture_is_refused(tmp_path):
@@ -128,7 +137,10 @@ def test_weights_file_with_other_shapes_is_refused_for_tiny_too(tmp_path):
     from persona_iaa.models.backbones import create_backbone
 
     # the tiny net's own keys (features.conv0.weight, ...), with its first convolution mis-shaped
-    state = {f"features.{k.removeprefix('0.')}": v for k, v in create_backbone("tiny").features.state_dict().items()}
+    state = {
+        f"features.{k.removeprefix('0.')}": v
+        for k, v in create_backbone("tiny").features.state_dict().items()
+    }
     state["features.conv0.weight"] = torch.zeros(3, 3, 3, 3)
     path = tmp_path / "tiny-wrong.pth"
     torch.save(state, path)
@@ -152,8 +164,9 @@ def test_old_imports_of_the_model_file_functions_still_work():
         assert getattr(checkpoint, name) is getattr(io, name)
 
 
-@pytest.mark.parametrize("package, forbidden", [("models", ("training", "inference")),
-                                                ("inference", ("training",))])
+@pytest.mark.parametrize(
+    "package, forbidden", [("models", ("training", "inference")), ("inference", ("training",))]
+)
 def test_lower_floors_do_not_import_higher_ones(package, forbidden):
     import ast
     from pathlib import Path
@@ -164,8 +177,11 @@ def test_lower_floors_do_not_import_higher_ones(package, forbidden):
     offenders = []
     for path in sorted((root / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [f"{'.' * node.level}{node.module or ''}"] if isinstance(node, ast.ImportFrom) else (
-                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            names = (
+                [f"{'.' * node.level}{node.module or ''}"]
+                if isinstance(node, ast.ImportFrom)
+                else ([alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            )
             for name in names:
                 parts = name.lstrip(".").split(".")
                 if parts[0] in forbidden or parts[:2] in [["persona_iaa", f] for f in forbidden]:

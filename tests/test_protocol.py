@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from tests.helpers import tiny_config
 from persona_iaa.constants import TRAITS
 from persona_iaa.data.records import AESTHETIC, PERSONALITY
 from persona_iaa.errors import ConfigError
@@ -18,6 +17,7 @@ from persona_iaa.training.checkpoint import read_training_state
 from persona_iaa.training.losses import Losses, aesthetic_loss, final_loss, personality_loss
 from persona_iaa.training.protocol import Trainer, fit_inter_task_lstsq
 from persona_iaa.training.schedule import AlternationSchedule
+from tests.helpers import tiny_config
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
 """The CLI trains, evaluates and scores end to end on the small world."""
+
 from __future__ import annotations
 
 import csv
@@ -8,10 +9,34 @@ from persona_iaa.cli import main
 
 
 def test_evaluate_json_has_the_documented_keys(trained_run, demo_data, capsys):
-    assert main(["evaluate", "--checkpoint", str(trained_run), "--aesthetic-data", demo_data["aesthetic"],
-                 "--personality-data", demo_data["personality"], "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(trained_run),
+                "--aesthetic-data",
+                demo_data["aesthetic"],
+                "--personality-data",
+                demo_data["personality"],
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    for key in ("srocc", "plcc", "krcc", "rmse", "mse", "mae", "acc", "n", "inter_task_weights", "personality"):
+    for key in (
+        "srocc",
+        "plcc",
+        "krcc",
+        "rmse",
+        "mse",
+        "mae",
+        "acc",
+        "n",
+        "inter_task_weights",
+        "personality",
+    ):
         assert key in result
     assert set(result["inter_task_weights"]) == {"O", "C", "E", "A", "N"}
     assert result["n"] == 24
@@ -36,8 +61,18 @@ def test_score_writes_one_row_per_image_with_errors(trained_run, tmp_path):
 def test_evaluate_reports_an_unwritable_plot_in_one_line(trained_run, demo_data, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code = main(["evaluate", "--checkpoint", str(trained_run), "--aesthetic-data", demo_data["aesthetic"],
-                 "--json", "--plot", str(blocker / "weights.png")])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(trained_run),
+            "--aesthetic-data",
+            demo_data["aesthetic"],
+            "--json",
+            "--plot",
+            str(blocker / "weights.png"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: cannot write the plot") and "\n" not in err
 

@@ -27,6 +27,7 @@ class TrainingError(PersonaIAAError):
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
-    """The first non-empty line of an exception's message (its type name if it has none), for one-line reports."""
+    """The first non-empty line of an exception's message (its type name if it has none), for one-line
+    reports."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return (lines[0] if lines else type(exc).__name__)[:limit]

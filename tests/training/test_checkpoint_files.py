@@ -6,7 +6,6 @@ import logging
 import pytest
 import torch
 
-from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.errors import TrainingError
 from persona_iaa.training.checkpoint import (
@@ -20,6 +19,8 @@ from persona_iaa.training.checkpoint import (
 from persona_iaa.training.losses import Losses, aesthetic_loss
 from persona_iaa.training.protocol import train
 from persona_iaa.training.state import Stage1State, from_checkpoint
+from tests.helpers import tiny_config
+
 from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 

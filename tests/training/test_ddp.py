@@ -12,12 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.extras import has_module
 from persona_iaa.models.pdmtl import build_model
 from persona_iaa.training.distributed import shutdown_distributed
 from persona_iaa.training.protocol import Trainer
+from tests.helpers import tiny_config
+
 from .training_helpers import as_rank, assert_same_weights, one_thread, run_ranks, use_one_thread  # noqa: F401 (one_thread: autouse)
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -5,12 +5,13 @@ import csv
 
 import pytest
 
-from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.errors import TrainingError
 from persona_iaa.training.checkpoint import load_latest_checkpoint
 from persona_iaa.training.losses import Losses, aesthetic_loss
 from persona_iaa.training.protocol import train
+from tests.helpers import tiny_config
+
 from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training.protocol import Trainer
+from tests.helpers import tiny_config
+
 from .training_helpers import one_thread, weights  # noqa: F401 (one_thread: autouse)
 
 

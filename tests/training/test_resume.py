@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import tiny_config
 from persona_iaa.cli import main
 from persona_iaa.training.checkpoint import checkpoint_paths, load_latest_checkpoint
-from .training_helpers import (  # noqa: F401 (one_thread: autouse)
-    Interrupt, assert_same_weights, one_thread, train_interrupted)
+from tests.helpers import tiny_config
+
+from .training_helpers import Interrupt, assert_same_weights, one_thread, train_interrupted  # noqa: F401 (one_thread: autouse)
 
 # 48 aesthetic training images in batches of 16: 3 steps per epoch, 6 in stage 1; stage 2 has 3 epochs
 # of 3 steps.

@@ -5,8 +5,9 @@ import csv
 
 import pytest
 
-from tests.helpers import tiny_config
 from persona_iaa.training.protocol import train
+from tests.helpers import tiny_config
+
 from .training_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 

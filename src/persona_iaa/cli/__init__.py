@@ -18,8 +18,8 @@ from typing import Any, Callable, Optional, Sequence
 from .. import __version__
 from ..errors import PersonaIAAError
 from ..registry import Registry
-from .logs import terminal_logging
 from ..terminal import printable
+from .logs import terminal_logging
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 Handler = Callable[[argparse.Namespace], int]

@@ -41,7 +41,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
     try:
         plot_path = args.plot or run_dir / "inter_task_weights.png"
-        plot = plot_inter_task_weights(result["inter_task_weights"], plot_path)
+        plot: object = plot_inter_task_weights(result["inter_task_weights"], plot_path)
     except OSError as exc:  # a read-only shared run folder must not cost the metrics
         if args.plot:
             raise ConfigError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None

@@ -22,8 +22,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..constants import TRAIT_NAMES, TRAITS
     from ..demo import model_caveat
     from ..inference.explain import explain_image, plot_explanation
-    from ..runtime import resolve_device
     from ..models.io import load_trained_model
+    from ..runtime import resolve_device
 
     device = resolve_device(args.device)
     model, preprocessing, meta = load_trained_model(args.checkpoint, device)

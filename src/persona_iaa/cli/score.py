@@ -56,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of the result file and the XMP sidecars."""
-    from ..constants import XMP_NAMINGS as NAMINGS, XMP_STAR_METHODS as STAR_METHODS
+    from ..constants import XMP_NAMINGS as NAMINGS
+    from ..constants import XMP_STAR_METHODS as STAR_METHODS
 
     p.add_argument("--csv-safe", action=argparse.BooleanOptionalAction, default=True,
                    help="CSV: prefix cells starting with = + - @ (or tab, CR) with ' so spreadsheets do not "
@@ -109,9 +110,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from .. import load_model
     from ..inference.collection import expand_inputs, score_collection, score_ranks, score_share
+    from ..inference.engine import RESULT_COLUMNS
     from ..inference.sharding import default_precision, rank_device
     from ..inference.writers import Ranking, read_rows
-    from ..inference.engine import RESULT_COLUMNS
 
     shard, ranks = _sharding(args)
     check_arguments(args)
@@ -149,7 +150,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         failed, kept = run.failed, run.kept
     if ranking:
         print(ranking.format(), file=sys.stdout if args.output else sys.stderr)
-        print("final score = aesthetic score s_a (0 poor to 1 excellent) plus the model's trait term; higher is "
+        print("final score = aesthetic score s_a (0 poor to 1 excellent) plus the model's trait term; "
+              "higher is "
               "better; compare photos with each other", file=sys.stdout if args.output else sys.stderr)
     if failed:
         print(f"{failed} image(s) could not be scored (see the error column)", file=sys.stderr)

@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 from ..constants import IMAGE_EXTENSIONS
 from ..errors import DataError
 from ..files import atomic_write
-from .sharding import Shard
 from .results import RESULT_COLUMNS
+from .sharding import Shard
 from .writers import Ranking, journal_path, open_result_writer, read_rows
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 import torch
 
-from ..data.images import read_image  # noqa: F401  (kept importable from here)
 from ..constants import SCORE_PRECISIONS as PRECISIONS  # noqa: F401  (kept importable from here)
+from ..data.images import read_image  # noqa: F401  (kept importable from here)
 from ..data.transforms import Preprocessing, Transform, eval_geometry, model_input
 from ..errors import ConfigError
 from .batching import finished as _finished  # noqa: F401  (kept importable from here)
@@ -43,6 +43,7 @@ from .runners import (  # noqa: F401  (the runners lived here; their names stay 
     resolve_engine,
 )
 
+CPU = torch.device("cpu")  # the default device, made once (not a call in a signature)
 #: Images in flight per worker beyond one batch: enough to keep the workers busy during inference.
 _AHEAD_PER_WORKER = 4
 
@@ -119,7 +120,7 @@ class ScoringEngine:
     """
 
     def __init__(self, runner: Runner, preprocessing: Preprocessing,
-                 options: ScoringOptions = ScoringOptions(), device: torch.device = torch.device("cpu"),
+                 options: ScoringOptions = ScoringOptions(), device: torch.device = CPU,
                  torch_settings: Optional[TorchSettings] = None):
         self.runner = runner
         self.preprocessing = preprocessing

@@ -204,7 +204,8 @@ ResultWriter = Union[CsvResultWriter, JsonlResultWriter, ParquetResultWriter]
 
 
 def open_result_writer(path: Optional[PathLike], *, resume: bool = False,
-                       csv_safe: Optional[bool] = None, columns: Sequence[str] = RESULT_COLUMNS) -> ResultWriter:
+                       csv_safe: Optional[bool] = None, columns: Sequence[str] = RESULT_COLUMNS
+                       ) -> ResultWriter:
     """A writer for ``path`` by extension (CSV to stdout when ``path`` is None).
 
     With ``resume`` an existing file is continued: its half-written last record, if any, is dropped.

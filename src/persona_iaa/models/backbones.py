@@ -23,7 +23,12 @@ from ..errors import ModelError, first_line
 from ..extras import require_extra
 from ..registry import Registry
 from .weights import (
-    WeightsArg, describe, download_imagenet_state_dict, load_into, read_state_dict, weights_kind,
+    WeightsArg,
+    describe,
+    download_imagenet_state_dict,
+    load_into,
+    read_state_dict,
+    weights_kind,
 )
 
 #: ``timm:NAME`` or ``timm:NAME.TAG``: a model file must not make loading fetch a hub id or read a folder.

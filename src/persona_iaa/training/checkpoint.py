@@ -24,11 +24,18 @@ import torch
 
 from ..errors import TrainingError
 from ..files import atomic_write
+from ..models.io import (  # noqa: F401  (re-exported: model files moved to models/io.py)
+    FORMAT_NAME,
+    META_FILE,
+    WEIGHTS_FILE,
+    load_state,
+    load_trained_model,
+    read_meta,
+    resolve_model_path,
+    save_model,
+)
 from .distributed import DistContext
 from .state import TrainingState, from_checkpoint, to_checkpoint
-from ..models.io import (  # noqa: F401  (re-exported: model files moved to models/io.py)
-    FORMAT_NAME, META_FILE, WEIGHTS_FILE, load_state, load_trained_model, read_meta, resolve_model_path, save_model,
-)
 
 # -- resume checkpoints ------------------------------------------------------------------------------
 CHECKPOINT_DIR = "checkpoints"

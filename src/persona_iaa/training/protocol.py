@@ -42,15 +42,37 @@ from ..models.pdmtl import HEADS, PersonalityDrivenIAA, build_model, final_score
 from ..runtime import StopSignals, derive_seed, seed_everything
 from .checkpoint import CHECKPOINT_DIR, RunCheckpoints, TrainingInterrupted, restore_rng, save_model
 from .distributed import init_distributed, shutdown_distributed, sync_buffers, unshard, wrap_for_training
-from .losses import (REDUCTIONS, EuclideanLoss, Losses, NonFiniteLoss, aesthetic_loss, final_loss,
-                     personality_loss)
+from .losses import (
+    REDUCTIONS,
+    EuclideanLoss,
+    Losses,
+    NonFiniteLoss,
+    aesthetic_loss,
+    final_loss,
+    personality_loss,
+)
 from .monitor import RunLogger
 from .precision import Precision
 from .schedule import AlternationSchedule
-from .stage1 import (LOWER_IS_BETTER, SELECT_METRICS, STREAM_AESTHETIC, STREAM_PERSONALITY, Stage1Loop,
-                     cpu_state)
-from .stage2 import (STREAM_STAGE2, STREAM_STAGE2_INPUTS, FrozenOutputs, SGDEpoch, SGDSettings, SGDState,
-                     fit_lstsq, fit_sgd, sgd_start)
+from .stage1 import (
+    LOWER_IS_BETTER,
+    SELECT_METRICS,
+    STREAM_AESTHETIC,
+    STREAM_PERSONALITY,
+    Stage1Loop,
+    cpu_state,
+)
+from .stage2 import (
+    STREAM_STAGE2,
+    STREAM_STAGE2_INPUTS,
+    FrozenOutputs,
+    SGDEpoch,
+    SGDSettings,
+    SGDState,
+    fit_lstsq,
+    fit_sgd,
+    sgd_start,
+)
 from .stage2 import final_mse as stage2_mse
 from .state import RunState, Stage1Position, Stage1State, Stage2State, rescale_learning_rates
 from .step import StepContext, TaskForward, paper_tasks, set_trainable, sgd

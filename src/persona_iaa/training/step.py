@@ -15,7 +15,7 @@ from torch import nn
 
 from ..data.records import AESTHETIC, PERSONALITY
 from ..models.pdmtl import PersonalityDrivenIAA
-from .losses import LossFn, Losses
+from .losses import Losses, LossFn
 from .precision import Precision
 
 
