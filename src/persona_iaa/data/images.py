@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, first_line
+from ..extras import missing_extra_message
 
 if TYPE_CHECKING:
     import torch
@@ -313,6 +314,6 @@ def _open_stream(stream: BinaryIO, name: str, suffix: str, draft_size: Optional[
     nbytes = stream.seek(0, io.SEEK_END)
     stream.seek(0)
     if not heif_available() and (suffix in HEIF_EXTENSIONS or _is_heif(header)):
-        raise ImageError(f"{name}: HEIC/AVIF needs the optional plugin: pip install 'persona-iaa[heif]'")
+        raise ImageError(f"{name}: {missing_extra_message('heif', 'HEIC/AVIF')}")
     image = Image.open(stream)
     return _decode(image, name, draft_size=draft_size, max_pixels=max_pixels, owned=True, nbytes=nbytes)

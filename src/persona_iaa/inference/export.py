@@ -22,6 +22,7 @@ from ..constants import EXPORT_FORMATS as FORMATS
 from ..constants import TRAITS
 from ..data.transforms import Preprocessing
 from ..errors import ConfigError, ModelError
+from ..extras import require_extra
 from ..files import atomic_write
 from ..models.io import resolve_model_path, state_digest
 from .runners import INPUT_NAME, OUTPUT_NAMES, OnnxRunner, Outputs, PlainOutputs, quiet_torchscript
@@ -61,10 +62,8 @@ def _cpu_fp32(model: nn.Module) -> nn.Module:
 
 def onnx_bytes(model: nn.Module, preprocessing: Preprocessing) -> bytes:
     """The model as an ONNX file in memory: batch axis dynamic, metadata attached."""
-    try:
-        import onnx
-    except ImportError:
-        raise ModelError("ONNX export needs the optional extra: pip install 'persona-iaa[export]'") from None
+    onnx = require_extra("onnx", "export", "ONNX export (onnx is a core dependency; reinstall persona-iaa)",
+                         ModelError)
     buffer = io.BytesIO()
     with quiet_torchscript():
         torch.onnx.export(

@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from ..extras import missing_extra_message
 from ..files import atomic_write
 from .distributed import DistContext
 
@@ -181,7 +182,7 @@ class RunLogger:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 self.tensorboard = False
-                self.note("TensorBoard logging is off: pip install 'persona-iaa[tensorboard]' to turn it on")
+                self.note(f"TensorBoard logging is off: {missing_extra_message('tensorboard', 'it')}")
                 return None
             self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self._purge_step)
         return self._writer
