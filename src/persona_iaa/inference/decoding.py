@@ -63,7 +63,9 @@ def prepare_image(item: ImageLike, transform: Transform, draft_size: Optional[in
                   device: Optional[str] = None) -> Outcome:
     """Decode and transform one image: ``(array, None)`` or ``(None, one-line reason)``, never raises."""
     try:
-        return transform(read_image(item, draft_size=draft_size, device=device)).cpu().numpy(), None
+        image = (read_image(item, draft_size=draft_size, device=device) if device  # nvJPEG
+                 else read_image(item, draft_size=draft_size))  # the CPU call stays the plain one
+        return transform(image).cpu().numpy(), None
     except ImageError as exc:
         return None, str(exc)
     except Exception as exc:  # a transform failing on one odd image must not stop a 100k-image run
