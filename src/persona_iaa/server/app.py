@@ -310,20 +310,8 @@ async def _guarded(
             close_all(uploads)
 
 
-def _install_endpoints(
-    app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits, metrics: ServerMetrics
-) -> None:
-    @app.get(
-        "/health",
-        summary="Model, traits, limits, and a warning for a demo model",
-        responses=_example(HEALTH_EXAMPLE, "what the server runs and accepts"),
-    )
-    def health() -> dict[str, Any]:
-        return service.info()
-
-    @app.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
-    def prometheus() -> Response:
-        return Response(metrics.render(service.batcher.depth), media_type=metrics.content_type)
+def _install_score(app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits) -> None:
+    """``POST /score``: photos in ``files``, optionally a person's ``profile`` for ``personal`` scores."""
 
     @app.post(
         "/score",
@@ -357,6 +345,24 @@ def _install_endpoints(
             return {"results": results, "personality": service.personality, "warning": service.caveat}
 
         return await _guarded(request, admission, limits, "files", work)
+
+
+def _install_endpoints(
+    app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits, metrics: ServerMetrics
+) -> None:
+    @app.get(
+        "/health",
+        summary="Model, traits, limits, and a warning for a demo model",
+        responses=_example(HEALTH_EXAMPLE, "what the server runs and accepts"),
+    )
+    def health() -> dict[str, Any]:
+        return service.info()
+
+    @app.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
+    def prometheus() -> Response:
+        return Response(metrics.render(service.batcher.depth), media_type=metrics.content_type)
+
+    _install_score(app, service, admission, limits)
 
     _install_profile(app)
 
