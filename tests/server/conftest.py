@@ -142,3 +142,14 @@ class Gate:
 def app_factory(predictor) -> Iterator[Callable[..., Any]]:
     """Apps over the shared predictor; each keeps its own limits, metrics and batcher."""
     yield lambda **kw: create_app(predictor, **kw)
+
+
+@pytest.fixture(scope="session")
+def fitted_profile(predictor, tmp_path_factory) -> Path:
+    """A profile with weights fitted for the test model: a strong Openness lover (re-ranks the photos)."""
+    from persona_iaa.personal import Profile
+
+    path = tmp_path_factory.mktemp("profiles") / "me.json"
+    weights = np.array([4.0, -1.0, 0.5, 0.0, -2.0])
+    Profile(weights=weights, offset=0.05, model=predictor.fingerprint, instrument="fit").save(path)
+    return path

@@ -212,3 +212,61 @@ def test_the_docs_pages_render_offline(app_factory, live_server, browser, output
             what="ReDoc",
         )
         browser.save_screenshot(str(output_dir / "redoc.png"))
+
+
+def test_the_taste_panel_reranks_by_a_loaded_profile_like_the_api(
+    app_factory, live_server, photo_files, fitted_profile, browser, output_dir
+):
+    from selenium.webdriver.common.by import By
+
+    with live_server(app_factory()) as server:
+        upload(browser, server.url, photo_files)
+        by_score = [c.get_attribute("data-filename") for c in cards(browser)]
+        browser.find_element(By.CSS_SELECTOR, "#taste > summary").click()
+        wait_until(
+            lambda: len(browser.find_elements(By.CSS_SELECTOR, "#quiz-items .quiz-item")) == 10,
+            what="the ten BFI-10 items",
+        )
+        browser.find_element(By.ID, "profile-input").send_keys(str(fitted_profile))
+        wait_until(
+            lambda: (
+                all(c.get_attribute("data-personal") for c in cards(browser))
+                and browser.find_element(By.ID, "status").text.startswith("Done")
+            ),
+            timeout=120,
+            what="the personal scores",
+        )
+        time.sleep(0.3)
+        browser.save_screenshot(str(output_dir / "taste.png"))
+
+        api = httpx.post(
+            server.url + "/score",
+            timeout=120,
+            files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photo_files],
+            data={"profile": fitted_profile.read_text()},
+        ).json()
+        expected = {r["filename"]: r["personal"] for r in api["results"]}
+        shown = [c.get_attribute("data-filename") for c in cards(browser)]
+        assert shown == sorted(expected, key=lambda n: -expected[n]) and shown != by_score
+        assert "active" in browser.find_element(By.ID, "sort-personal").get_attribute("class")
+        for card in cards(browser):
+            personal = expected[card.get_attribute("data-filename")]
+            assert float(card.get_attribute("data-personal")) == pytest.approx(personal, abs=1e-9)
+            assert card.find_element(By.CSS_SELECTOR, ".card-score").text == f"{personal:.3f}"
+        assert fitted_profile.name in browser.find_element(By.ID, "taste-state").text
+
+        # answers without a calibrated model: the server's one-line reason, and the ranking for everyone
+        assert not browser.find_element(By.ID, "quiz").is_displayed()  # folded away for the grid
+        browser.find_element(By.CSS_SELECTOR, "#taste > summary").click()
+        for item in range(1, 11):
+            browser.find_element(
+                By.CSS_SELECTOR, f'input[name="item-{item}"][value="{1 + item % 5}"]+span'
+            ).click()
+        browser.find_element(By.ID, "quiz-submit").click()
+        error = browser.find_element(By.ID, "taste-error")
+        wait_until(error.is_displayed, timeout=120, what="the refused questionnaire profile")
+        assert "calibrat" in error.text
+        wait_until(lambda: browser.find_element(By.ID, "status").text.startswith("Done"), what="the fallback")
+        assert [c.get_attribute("data-filename") for c in cards(browser)] == by_score
+        assert not browser.find_element(By.ID, "sort-personal").is_displayed()
+        browser.save_screenshot(str(output_dir / "taste-refused.png"))

@@ -32,8 +32,7 @@ def _profile_arguments(p: argparse.ArgumentParser) -> None:
 )
 def cmd_profile(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..personal.profile import Profile
-    from ..personal.questionnaires import ask_answers, instrument, parse_answers, score_answers
+    from ..personal.questionnaires import ask_answers, instrument, parse_answers, profile_from_answers
 
     if args.answers is None:
         tool = instrument(args.instrument)
@@ -44,10 +43,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise ConfigError("no answers given; pass --answers A1,...,A10") from None
     else:
         answers = parse_answers(args.answers)
-    scored = score_answers(args.instrument, answers)
-    profile = Profile(
-        traits=scored.traits, instrument=scored.instrument, answers=scored.answers, raw=scored.raw
-    )
+    profile = profile_from_answers(args.instrument, answers)
     if args.output:
         profile.save(args.output)
         print(f"profile written to {args.output}", file=sys.stderr)

@@ -18,13 +18,16 @@ under this project's licence. :data:`INSTRUMENTS` says where each is published.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
 from ..constants import TRAITS
 from ..errors import ConfigError
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from .profile import Profile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +129,14 @@ def score_answers(name: str, answers: Sequence[int]) -> QuestionnaireScore:
     if "ES" in unit:  # emotional stability is the opposite pole of neuroticism
         unit["N"] = -unit.pop("ES")
     return QuestionnaireScore(name, answers, raw, np.array([unit[t] for t in TRAITS]))
+
+
+def profile_from_answers(name: str, answers: Sequence[int]) -> "Profile":
+    """The profile of ten answers: what ``persona-iaa profile`` writes and ``POST /profile`` answers."""
+    from .profile import Profile
+
+    scored = score_answers(name, answers)
+    return Profile(traits=scored.traits, instrument=scored.instrument, answers=scored.answers, raw=scored.raw)
 
 
 def ask_answers(name: str, ask: Callable[[str], str] = input) -> list[int]:

@@ -23,9 +23,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..errors import ImageError
+from ..errors import ImageError, PersonaIAAError, first_line
 from .limits import DEFAULT_MAX_UPLOAD_BYTES, ServerLimits
 from .metrics import ServerMetrics
 from .service import ScoringService
@@ -42,6 +43,14 @@ DESCRIPTION = """Personality-driven image aesthetic assessment: score photos, se
   (`score`), the aesthetic score `aesthetic` (s_a, 0-1) and the predicted Big-Five traits of the people who
   like it (`O C E A N`, -1..1; null for a model trained without the personality task), or a one-line `error`.
   `curl -F files=@a.jpg -F files=@b.jpg http://127.0.0.1:8000/score`
+* `POST /score` with a `profile` field as well (the JSON written by `persona-iaa profile` or
+  `personalize fit`) adds each photo's `personal` score for that person; a malformed profile, or one
+  fitted for another model, is a 400 with the reason.
+  `curl -F files=@a.jpg -F 'profile=<me.json' http://127.0.0.1:8000/score`
+* `GET /profile` lists the questionnaires (BFI-10, TIPI: scale, reversed items, where the item texts are
+  published); `POST /profile` turns ten answers into a profile, scored as `persona-iaa profile` does.
+  `curl -H 'Content-Type: application/json' -d '{"instrument": "bfi10", "answers": [3,4,2,5,1,3,4,2,5,1]}'
+  http://127.0.0.1:8000/profile`
 * `POST /explain?format=png` with one photo in `file` gives the Grad-CAM figure of `persona-iaa explain`;
   `format=json` gives the scores and one overlay PNG per map, base64-encoded.
   `curl -F file=@a.jpg 'http://127.0.0.1:8000/explain?format=png' -o heat.png`
@@ -61,6 +70,7 @@ SCORE_EXAMPLE = {
             "E": 0.12,
             "A": 0.08,
             "N": -0.17,
+            "personal": 0.6521,
             "error": None,
         },
         {"filename": "notes.txt", "error": "not an image, or a format Pillow cannot read"},
@@ -281,7 +291,8 @@ async def _guarded(
         async def handle() -> Response:
             request.app.state.service.start()  # no-op once the lifespan started it
             try:
-                uploads.extend((await read_uploads(request, limits, field))[0])
+                files, request.state.fields = await read_uploads(request, limits, field)
+                uploads.extend(files)
             except UploadRefused as exc:
                 return _error(exc.status, str(exc))
             request.state.files = len(uploads)
@@ -299,6 +310,43 @@ async def _guarded(
             close_all(uploads)
 
 
+def _install_score(app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits) -> None:
+    """``POST /score``: photos in ``files``, optionally a person's ``profile`` for ``personal`` scores."""
+
+    @app.post(
+        "/score",
+        summary="Score one or more photos",
+        openapi_extra=multipart_schema(
+            "files",
+            True,
+            "one or more photos (JPEG, PNG, WebP, TIFF, ...), and optionally a person's profile",
+            profile={
+                "type": "string",
+                "description": "optional: a profile's JSON text (`persona-iaa profile`, `personalize fit`); "
+                "each result then also carries `personal`",
+            },
+        ),
+        responses={
+            **_example(SCORE_EXAMPLE, "one result per photo, in upload order"),
+            400: {"description": "the profile is malformed or was fitted for another model"},
+            413: {"description": "a file, the number of files or the request is over a limit"},
+            503: {"description": "queue full: retry after the Retry-After seconds"},
+            504: {"description": "the request took longer than the server's timeout"},
+        },
+    )
+    async def score(request: Request) -> Any:
+        async def work(uploads: list) -> Any:
+            profile = request.state.fields.get("profile")
+            try:
+                person = service.personal_scorer(profile) if profile else None
+            except PersonaIAAError as exc:
+                return _error(400, first_line(exc))
+            results = await service.score(uploads, person)
+            return {"results": results, "personality": service.personality, "warning": service.caveat}
+
+        return await _guarded(request, admission, limits, "files", work)
+
+
 def _install_endpoints(
     app: FastAPI, service: ScoringService, admission: Admission, limits: ServerLimits, metrics: ServerMetrics
 ) -> None:
@@ -314,23 +362,9 @@ def _install_endpoints(
     def prometheus() -> Response:
         return Response(metrics.render(service.batcher.depth), media_type=metrics.content_type)
 
-    @app.post(
-        "/score",
-        summary="Score one or more photos",
-        openapi_extra=multipart_schema("files", True, "one or more photos (JPEG, PNG, WebP, TIFF, ...)"),
-        responses={
-            **_example(SCORE_EXAMPLE, "one result per photo, in upload order"),
-            413: {"description": "a file, the number of files or the request is over a limit"},
-            503: {"description": "queue full: retry after the Retry-After seconds"},
-            504: {"description": "the request took longer than the server's timeout"},
-        },
-    )
-    async def score(request: Request) -> Any:
-        async def work(uploads: list) -> dict[str, Any]:
-            results = await service.score(uploads)
-            return {"results": results, "personality": service.personality, "warning": service.caveat}
+    _install_score(app, service, admission, limits)
 
-        return await _guarded(request, admission, limits, "files", work)
+    _install_profile(app)
 
     @app.post(
         "/explain",
@@ -358,3 +392,60 @@ def _install_endpoints(
             return Response(answer, media_type="image/png")
 
         return await _guarded(request, admission, limits, "file", work)
+
+
+PROFILE_EXAMPLE = {
+    "format": "persona-iaa/profile",
+    "traits": {"O": 0.75, "C": 0.25, "E": -0.5, "A": 0.0, "N": -0.25},
+    "instrument": "bfi10",
+    "raw": {"E": 2.0, "A": 3.0, "C": 3.5, "N": 2.5, "O": 4.5},
+    "answers": [4, 3, 3, 4, 1, 2, 3, 4, 2, 5],
+}
+
+
+class ProfileAnswers(BaseModel):
+    """The body of ``POST /profile``."""
+
+    answers: list[int] = Field(
+        description="the ten answers, item 1 first", examples=[[4, 3, 3, 4, 1, 2, 3, 4, 2, 5]]
+    )
+    instrument: str = Field("bfi10", description="bfi10 (answers 1-5) or tipi (answers 1-7)")
+
+
+def _instrument_info(name: str) -> dict[str, Any]:
+    from ..personal.questionnaires import instrument
+
+    tool = instrument(name)
+    return {
+        "name": tool.name,
+        "title": tool.title,
+        "low": tool.low,
+        "high": tool.high,
+        "items": 10,
+        "reversed_items": tool.reversed_items(),
+        "citation": tool.citation,
+        "items_published": tool.items_published,
+    }
+
+
+def _install_profile(app: FastAPI) -> None:
+    """``GET /profile``: the questionnaires; ``POST /profile``: answers -> a profile, as the CLI makes."""
+    from ..personal.questionnaires import INSTRUMENTS, profile_from_answers
+
+    @app.get("/profile", summary="The questionnaires a profile can be made from (BFI-10, TIPI)")
+    def questionnaires() -> dict[str, Any]:
+        return {"instruments": [_instrument_info(name) for name in INSTRUMENTS.names()]}
+
+    @app.post(
+        "/profile",
+        summary="Ten questionnaire answers -> a profile (send it back as `profile` on /score)",
+        responses={
+            **_example(PROFILE_EXAMPLE, "the profile `persona-iaa profile` writes for these answers"),
+            400: {"description": "not ten answers, or an answer outside the instrument's scale"},
+        },
+    )
+    def make_profile(body: ProfileAnswers) -> Any:
+        try:
+            return profile_from_answers(body.instrument, body.answers).to_dict()
+        except PersonaIAAError as exc:
+            return _error(400, first_line(exc))

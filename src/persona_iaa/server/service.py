@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Optional
@@ -18,7 +19,7 @@ import torch
 
 from ..constants import TRAIT_NAMES, TRAITS
 from ..demo import model_caveat
-from ..errors import ImageError
+from ..errors import ConfigError, ImageError
 from ..inference.engine import Outputs, available_cores, prepare_image
 from ..inference.predictor import Predictor
 
@@ -97,7 +98,23 @@ class ScoringService:
         engine = self.predictor.engine
         return prepare_image(upload.read(), engine.transform, engine.draft_size)
 
-    async def _score_one(self, upload: Upload) -> dict[str, Any]:
+    def personal_scorer(self, profile_text: str) -> Any:
+        """The :class:`~persona_iaa.personal.scoring.PersonalPredictor` of a profile sent as JSON text.
+
+        Validation is the personal module's own (``Profile.from_dict``, ``personalize``): a malformed
+        profile or one fitted for another model raises its one-line ConfigError/ModelError.
+        """
+        from ..personal.scoring import personalize
+
+        if not self.personality:
+            raise ConfigError("this model was trained without the personality task: no personal scores")
+        try:
+            data = json.loads(profile_text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"profile: not JSON ({exc.msg} at character {exc.pos})") from None
+        return personalize(self.predictor, data)
+
+    async def _score_one(self, upload: Upload, person: Any = None) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         array, error = await loop.run_in_executor(self._decoders, self._prepare, upload)
         if array is None:  # an error entry carries the file name and the reason only
@@ -106,17 +123,20 @@ class ScoringService:
         score, aesthetic, traits = await asyncio.wrap_future(self.batcher.submit(array))
         self.metrics.image(ok=True)
         personality = traits if self.personality else (None,) * len(TRAITS)
-        return {
+        row = {
             "filename": upload.filename,
             "score": score,
             "aesthetic": aesthetic,
             **dict(zip(TRAITS, personality)),
-            "error": None,
         }
+        if person is not None:
+            row["personal"] = person.personal_score(aesthetic, traits)
+        return {**row, "error": None}
 
-    async def score(self, uploads: list[Upload]) -> list[dict[str, Any]]:
-        """One result per upload, in order; a bad file is an error entry and never fails the others."""
-        return list(await asyncio.gather(*(self._score_one(u) for u in uploads)))
+    async def score(self, uploads: list[Upload], person: Any = None) -> list[dict[str, Any]]:
+        """One result per upload, in order; a bad file is an error entry and never fails the others.
+        With ``person`` (:meth:`personal_scorer`), each good result also carries ``personal``."""
+        return list(await asyncio.gather(*(self._score_one(u, person) for u in uploads)))
 
     def _explain_sync(self, data: bytes, filename: str, fmt: str) -> Any:
         from ..inference.explain import explain_image, figure_png

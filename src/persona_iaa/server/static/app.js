@@ -7,9 +7,12 @@
   const PER_REQUEST = 8;      // photos per request: small requests share model calls on the server
   const PARALLEL = 3;         // requests in flight from this page
   const KEY_STORE = "persona-iaa-api-key";
+  const PROFILE_STORE = "persona-iaa-profile";
+  const SORT_LABELS = { score: "final score", aesthetic: "aesthetic score", personal: "your personal score" };
   const state = {
     info: null, items: [], nextId: 1, sortKey: "score", apiKey: sessionStorage.getItem(KEY_STORE) || "",
     queue: [], running: 0, paused: false, viewer: -1, viewerTarget: "photo", cards: new Map(),
+    profile: null, profileVersion: 0, instruments: [],
   };
   const $ = (id) => document.getElementById(id);
   const el = (tag, cls, text) => {
@@ -36,6 +39,9 @@
     const model = state.info.model || {};
     $("model-badge").textContent = "model: " + (model.backbone || "?") + (state.info.personality ? "" : " · no traits");
     if (state.info.warning) showWarning(state.info.warning);
+    loadQuestionnaires();
+    const saved = localStorage.getItem(PROFILE_STORE);
+    if (saved) setProfile(saved, "your last profile");
   }
 
   function showWarning(text) {
@@ -116,6 +122,9 @@
   async function send(batch) {
     const form = new FormData();
     for (const item of batch) form.append("files", item.file, item.name);
+    const version = state.profileVersion;
+    const withProfile = Boolean(state.profile);
+    if (withProfile) form.append("profile", state.profile);
     let response;
     try {
       response = await fetch("score", { method: "POST", headers: authHeaders(), body: form });
@@ -137,6 +146,14 @@
       return;
     }
     const body = await response.json().catch(() => ({}));
+    if (response.status === 400 && withProfile) {  // the profile was refused: rank for everyone again
+      if (version === state.profileVersion) {
+        tasteError(typeof body.detail === "string" ? body.detail : "the server refused this profile");
+        forgetProfile();
+      }
+      state.queue.unshift(...batch.filter((item) => item.status === "pending" && !state.queue.includes(item)));
+      return;
+    }
     if (!response.ok) {
       const reason = typeof body.detail === "string" ? body.detail : "HTTP " + response.status;
       batch.forEach((item) => fail(item, "refused by the server: " + reason));
@@ -151,6 +168,12 @@
         item.score = result.score;
         item.aesthetic = result.aesthetic;
         item.traits = result.O === null || result.O === undefined ? null : Object.fromEntries(TRAITS.map((t) => [t, result[t]]));
+        if (version !== state.profileVersion) {  // the profile changed while this was on its way
+          if (state.profile && !state.queue.includes(item)) state.queue.push(item);
+        } else {
+          item.personal = typeof result.personal === "number" ? result.personal : null;
+          item.rescoring = false;
+        }
       }
     });
   }
@@ -163,14 +186,18 @@
   /* ---------- progress and summary ---------- */
   function updateProgress() {
     const total = state.items.length;
-    const done = state.items.filter((i) => i.status !== "pending").length;
+    const rescoring = state.items.filter((i) => i.rescoring && i.status === "ok").length;
+    const done = state.items.filter((i) => i.status !== "pending").length - rescoring;
     const failed = state.items.filter((i) => i.status === "error").length;
     $("progress").hidden = total === 0;
     $("progress-bar").style.width = total ? (100 * done / total).toFixed(1) + "%" : "0";
-    $("status").textContent = done < total
+    $("status").textContent = rescoring
+      ? `Ranking for your profile… ${rescoring} photo${rescoring === 1 ? "" : "s"} to go`
+      : done < total
       ? `Scoring… ${done} of ${total} photos done` + (failed ? ` (${failed} could not be read)` : "")
       : `Done: ${total - failed} photo${total - failed === 1 ? "" : "s"} scored` + (failed ? `, ${failed} could not be read` : "") + ".";
-    const scored = state.items.filter((i) => i.status === "ok").map((i) => i[state.sortKey]).sort((a, b) => a - b);
+    const scored = state.items.filter((i) => i.status === "ok" && typeof i[state.sortKey] === "number")
+      .map((i) => i[state.sortKey]).sort((a, b) => a - b);
     $("summary").textContent = scored.length
       ? `best ${fixed(scored[scored.length - 1])} · median ${fixed(scored[Math.floor(scored.length / 2)])} · lowest ${fixed(scored[0])}`
       : "";
@@ -179,7 +206,8 @@
   /* ---------- the grid ---------- */
   function ordered() {
     const key = state.sortKey;
-    const good = state.items.filter((i) => i.status === "ok").sort((a, b) => b[key] - a[key] || a.id - b.id);
+    const value = (i) => (typeof i[key] === "number" ? i[key] : -Infinity);  // not yet scored for you: last
+    const good = state.items.filter((i) => i.status === "ok").sort((a, b) => value(b) - value(a) || a.id - b.id);
     return good.concat(state.items.filter((i) => i.status === "error"));
   }
 
@@ -254,16 +282,21 @@
     fill.style.width = Math.max(0, Math.min(1, item.aesthetic)) * 100 + "%";
     bar.append(fill);
     const scores = el("div", "card-scores");
-    const main = state.sortKey === "aesthetic" ? item.aesthetic : item.score;
-    scores.append(el("div", "card-score", fixed(main)),
-      el("div", "card-sub", state.sortKey === "aesthetic" ? `final ${fixed(item.score)}` : `aesthetic ${fixed(item.aesthetic)}`),
-      el("div", "card-name", item.name));
+    const main = item[state.sortKey];
+    const sub = state.sortKey === "score" ? `aesthetic ${fixed(item.aesthetic)}` : `final ${fixed(item.score)}`;
+    scores.append(el("div", "card-score", fixed(typeof main === "number" ? main : null)), el("div", "card-sub", sub));
+    if (state.profile && state.sortKey !== "personal") {
+      scores.append(el("div", "card-personal", "personal " + (item.rescoring ? "…" : fixed(item.personal))));
+    }
+    scores.append(el("div", "card-name", item.name));
     const body = el("div", "card-body");
     body.append(scores);
     if (item.traits) body.append(radar(item.traits, 66));
     card.append(thumb, bar, body);
     card.dataset.score = item.score;
     card.dataset.aesthetic = item.aesthetic;
+    if (typeof item.personal === "number" && !item.rescoring) card.dataset.personal = item.personal;
+    else delete card.dataset.personal;
   }
 
   function render() {
@@ -297,10 +330,12 @@
   }
 
   function downloadCsv() {
-    const rows = [["filename", "score", "aesthetic", ...TRAITS, "error"]];
+    const personal = Boolean(state.profile);  // the columns of `score --profile`: personal before error
+    const rows = [["filename", "score", "aesthetic", ...TRAITS, ...(personal ? ["personal"] : []), "error"]];
     for (const item of ordered()) {
       const traits = TRAITS.map((t) => (item.traits ? item.traits[t] : null));
-      rows.push([item.name, item.score, item.aesthetic, ...traits, item.error || null]);
+      const mine = personal ? [item.rescoring ? null : item.personal] : [];
+      rows.push([item.name, item.score, item.aesthetic, ...traits, ...mine, item.error || null]);
     }
     const text = rows.map((row) => row.map(csvCell).join(",")).join("\r\n") + "\r\n";
     const link = el("a");
@@ -354,7 +389,7 @@
   function showViewer() {
     const item = currentItem();
     if (!item) return closeViewer();
-    $("viewer-rank").textContent = `#${state.viewer + 1} by ${state.sortKey === "aesthetic" ? "aesthetic score" : "final score"}`;
+    $("viewer-rank").textContent = `#${state.viewer + 1} by ${SORT_LABELS[state.sortKey]}`;
     $("viewer-title").textContent = item.name;
     $("viewer-score").textContent = fixed(item.score);
     $("viewer-aesthetic").textContent = fixed(item.aesthetic);
@@ -437,6 +472,144 @@
       : `Red marks the regions that raise the ${map.label} most, blue those with no effect. The dimmed margin is the part the model did not see.`;
   }
 
+  /* ---------- your taste ---------- */
+  async function loadQuestionnaires() {
+    try {
+      const response = await fetch("profile");
+      state.instruments = (await response.json()).instruments || [];
+    } catch (err) {
+      state.instruments = [];
+    }
+    const select = $("instrument");
+    select.replaceChildren(...state.instruments.map((tool) => {
+      const option = el("option", "", `${tool.title} (answers ${tool.low}–${tool.high})`);
+      option.value = tool.name;
+      return option;
+    }));
+    renderQuiz();
+  }
+
+  function currentInstrument() {
+    return state.instruments.find((tool) => tool.name === $("instrument").value) || state.instruments[0];
+  }
+
+  function renderQuiz() {
+    const tool = currentInstrument();
+    const box = $("quiz-items");
+    box.replaceChildren();
+    if (!tool) return;
+    $("scale-note").textContent = `${tool.low} = disagree strongly … ${tool.high} = agree strongly`;
+    $("items-note").textContent = `Answer items 1 to ${tool.items} of the ${tool.title} by their numbers: ` +
+      tool.items_published + ".";
+    $("citation").textContent = "Source: " + tool.citation;
+    for (let k = 1; k <= tool.items; k++) {
+      const row = el("div", "quiz-item");
+      const choices = el("div", "choices");
+      choices.setAttribute("role", "radiogroup");
+      choices.setAttribute("aria-label", `item ${k}`);
+      for (let v = tool.low; v <= tool.high; v++) {
+        const label = el("label");
+        const input = el("input");
+        Object.assign(input, { type: "radio", name: `item-${k}`, value: String(v) });
+        label.append(input, el("span", "", String(v)));
+        choices.append(label);
+      }
+      row.append(el("span", "label", `Item ${k}`), choices);
+      box.append(row);
+    }
+  }
+
+  async function submitQuiz(event) {
+    event.preventDefault();
+    const tool = currentInstrument();
+    if (!tool) return;
+    const answers = [];
+    for (let k = 1; k <= tool.items; k++) {
+      const checked = document.querySelector(`input[name="item-${k}"]:checked`);
+      if (!checked) return tasteError(`answer item ${k} first`);
+      answers.push(Number(checked.value));
+    }
+    let body;
+    try {
+      const response = await fetch("profile", {
+        method: "POST", headers: { "Content-Type": "application/json", ...authHeaders() },
+        body: JSON.stringify({ instrument: tool.name, answers }),
+      });
+      body = await response.json();
+      if (!response.ok) return tasteError(typeof body.detail === "string" ? body.detail : "HTTP " + response.status);
+    } catch (err) {
+      return tasteError("the server did not answer (" + err.message + ")");
+    }
+    setProfile(JSON.stringify(body), `your ${tool.title} answers`);
+  }
+
+  function tasteError(message) {
+    $("taste-error").textContent = message;
+    $("taste-error").hidden = !message;
+    if (message) $("taste").open = true;  // the reason shows where the profile was given
+  }
+
+  function showProfileSummary(profile, origin) {
+    const box = $("profile-summary");
+    box.replaceChildren(el("div", "row", ""));
+    box.firstChild.append(el("strong", "", origin),
+      el("span", "muted", profile.weights ? "fitted weights" : (profile.instrument || "traits")));
+    if (profile.traits) {
+      const traits = el("div", "row muted", TRAITS.map((t) => `${t} ${signed(profile.traits[t])}`).join("  ·  "));
+      box.append(traits);
+    }
+    box.hidden = false;
+    $("profile-forget").hidden = false;
+    $("taste-state").textContent = "ranking for " + origin;
+    $("taste").classList.add("active");
+  }
+
+  function setProfile(text, origin) {
+    let profile;
+    try {
+      profile = JSON.parse(text);
+    } catch (err) {
+      return tasteError(`${origin}: not JSON`);
+    }
+    tasteError("");
+    state.profile = text;
+    state.profileVersion += 1;
+    localStorage.setItem(PROFILE_STORE, text);
+    showProfileSummary(profile, origin);
+    $("sort-personal").hidden = false;
+    for (const item of state.items) {  // every scored photo is sent again, with the profile
+      if (item.status !== "ok") continue;
+      item.personal = null;
+      item.rescoring = true;
+      if (!state.queue.includes(item)) state.queue.push(item);
+    }
+    setSort("personal");
+    if (state.items.length) $("taste").open = false;  // make room for the re-ranked grid
+    pump();
+  }
+
+  function forgetProfile() {
+    state.profile = null;
+    state.profileVersion += 1;
+    localStorage.removeItem(PROFILE_STORE);
+    for (const item of state.items) {
+      item.personal = null;
+      item.rescoring = false;
+    }
+    state.queue = state.queue.filter((item) => item.status === "pending");
+    $("profile-summary").hidden = true;
+    $("profile-forget").hidden = true;
+    $("sort-personal").hidden = true;
+    $("taste-state").textContent = "no profile: photos are ranked for everyone";
+    $("taste").classList.remove("active");
+    setSort(state.sortKey === "personal" ? "score" : state.sortKey);
+  }
+
+  async function loadProfileFile(file) {
+    if (!file) return;
+    setProfile(await file.text(), file.name);
+  }
+
   /* ---------- wiring ---------- */
   function wire() {
     const zone = $("dropzone");
@@ -452,6 +625,14 @@
     window.addEventListener("drop", (e) => { e.preventDefault(); if (!zone.contains(e.target)) addFiles(e.dataTransfer.files); });
     document.querySelectorAll(".seg").forEach((b) => b.addEventListener("click", () => setSort(b.dataset.key)));
     $("download").addEventListener("click", downloadCsv);
+    $("instrument").addEventListener("change", renderQuiz);
+    $("quiz").addEventListener("submit", submitQuiz);
+    $("profile-load").addEventListener("click", () => $("profile-input").click());
+    $("profile-input").addEventListener("change", () => {
+      loadProfileFile($("profile-input").files[0]);
+      $("profile-input").value = "";
+    });
+    $("profile-forget").addEventListener("click", () => { tasteError(""); forgetProfile(); });
     $("clear").addEventListener("click", () => {
       state.items = []; state.queue = []; state.cards.clear();
       $("grid").replaceChildren();
