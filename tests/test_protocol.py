@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +170,20 @@ def test_run_directory_holds_everything_and_runs_repeat(demo_data, tmp_path):
     assert saved["test"]["n"] == 24 and set(saved["personality"]) == {"O", "C", "E", "A", "N", "mean"}
     meta = json.loads((tmp_path / "a" / "model.json").read_text())
     assert meta["model"]["backbone"] == "tiny" and meta["preprocessing"]["crop_size"] == 28
+
+
+def test_the_test_predictions_file_holds_every_test_image_and_gives_the_test_metrics(demo_data, tmp_path):
+    from persona_iaa.evaluation.evaluate import PREDICTIONS_FILE, read_predictions
+    from persona_iaa.evaluation.metrics import aesthetic_metrics
+
+    result = Trainer(tiny_config(tmp_path / "a", demo_data, "train.epochs=1")).run()
+    paths, pred = read_predictions(tmp_path / "a" / PREDICTIONS_FILE)
+    assert len(paths) == len(set(paths)) == result["test"]["n"] and all(Path(p).is_file() for p in paths)
+    recomputed = aesthetic_metrics(pred.score, pred.target[:, 0])
+    assert recomputed["srocc"] == pytest.approx(result["test"]["srocc"], abs=1e-5)
+    assert recomputed["mse"] == pytest.approx(result["test"]["mse"], rel=1e-4)
+    w = np.array([result["inter_task_weights"][t] for t in "OCEAN"])
+    np.testing.assert_allclose(final_score(pred.aesthetic, pred.personality, w), pred.score, atol=1e-5)
 
 
 def test_an_undecodable_training_image_is_replaced_not_fatal(tmp_path):

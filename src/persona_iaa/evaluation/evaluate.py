@@ -1,6 +1,7 @@
 """Run a model over labelled records and compute the paper's metrics."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -11,11 +12,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import Config, load_config
+from ..constants import TRAITS
 from ..data.loading import RecordDataset, make_loader
 from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import load_task_data
 from ..data.transforms import eval_transform
 from ..errors import ConfigError, DataError
+from ..files import atomic_write
 from ..models.pdmtl import PersonalityDrivenIAA
 from ..runtime import resolve_device
 from .metrics import aesthetic_metrics, personality_metrics
@@ -27,6 +30,46 @@ class Predictions:
     aesthetic: np.ndarray
     personality: np.ndarray
     target: np.ndarray
+
+
+#: The per-image file a run writes for its test split (what paired statistics and figures read).
+PREDICTIONS_FILE = "test_predictions.csv"
+PREDICTION_COLUMNS = ("path", "target", "aesthetic", *TRAITS, "score")
+
+
+def write_predictions(path: Union[str, Path], paths: list[str], pred: Predictions) -> None:
+    """One row per aesthetic image: its path, target, s_a, s_p (O..N) and final score, in split order.
+
+    Why a file: comparisons between runs (paired bootstrap over test images, a recomputed ``w``) and
+    figures need every image's outputs, not only the metrics they summarise to.
+    """
+    if len(paths) != len(pred.score):
+        raise ValueError(f"{len(paths)} paths for {len(pred.score)} predictions")
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(PREDICTION_COLUMNS)
+            for i, image in enumerate(paths):
+                writer.writerow([image, *(f"{float(v):.7g}" for v in (
+                    pred.target[i][0], pred.aesthetic[i], *pred.personality[i], pred.score[i]))])
+
+    atomic_write(path, write)
+
+
+def read_predictions(path: Union[str, Path]) -> tuple[list[str], Predictions]:
+    """The paths and outputs :func:`write_predictions` wrote (targets as an [N, 1] array)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and set(PREDICTION_COLUMNS) - set(rows[0]):
+        raise DataError(f"{path}: not a predictions file (columns {', '.join(PREDICTION_COLUMNS)})")
+
+    def column(*names: str) -> np.ndarray:
+        return np.array([[float(row[n]) for n in names] for row in rows], dtype=np.float64).reshape(
+            len(rows), len(names))
+
+    return ([row["path"] for row in rows],
+            Predictions(column("score")[:, 0], column("aesthetic")[:, 0], column(*TRAITS), column("target")))
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ from ..data.records import AESTHETIC, PERSONALITY
 from ..data.registry import TaskData, load_task_data
 from ..data.transforms import EVAL_GEOMETRIES, eval_transform, train_transform
 from ..errors import ConfigError, TrainingError
-from ..evaluation.evaluate import Predictions, predict
+from ..evaluation.evaluate import PREDICTIONS_FILE, Predictions, predict, write_predictions
 from ..evaluation.metrics import aesthetic_metrics, json_safe, personality_metrics
 from ..files import write_json
 from ..models.pdmtl import HEADS, PersonalityDrivenIAA, build_model, final_score
@@ -414,12 +414,16 @@ def stage2_summary(solver: str, frozen: FrozenOutputs, w: np.ndarray, w_lstsq: n
 
 
 def finish_run(trainer: Trainer, stage2: Optional[dict[str, Any]]) -> dict[str, Any]:
-    """Test metrics, the model file, ``test_metrics.json`` and the weights plot; returns the results."""
+    """Test metrics, the model file, ``test_metrics.json``, the test predictions and the weights plot;
+    returns the results."""
     t = trainer
     test: dict[str, Any] = {}
     if t.aesthetic.splits["test"]:
         pred = t.predict_split(t.aesthetic, "test", desc="test")
         test = aesthetic_metrics(pred.score, pred.target[:, 0])
+        if t.dist.is_main:
+            paths = [r.path for r in t.aesthetic.splits["test"]]
+            write_predictions(t.run_dir / PREDICTIONS_FILE, paths, pred)
         if stage2 is not None:  # the exact eq. (6) solution on the same outputs: did SGD get there?
             w = np.array([stage2["lstsq_weights"][trait] for trait in TRAITS])
             exact = final_score(pred.aesthetic, pred.personality, w)
