@@ -49,3 +49,13 @@ def write_json(path: Union[str, Path], data: Any) -> None:
         Path(tmp).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     atomic_write(path, dump)
+
+
+def read_json(path: Union[str, Path]) -> Any:
+    """A JSON file the project wrote; a damaged one is a one-line :class:`~persona_iaa.errors.DataError`."""
+    from .errors import DataError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None

@@ -40,7 +40,7 @@ COMMANDS: Registry[Command] = Registry("command")
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo", "personal",
+    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo", "reproduce", "personal",
 )
 
 
@@ -77,8 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line, with KEY=VALUE overrides accepted after options too.
+
+    Why: argparse assigns positionals between options only once, so ``reproduce table2 --seeds 3
+    train.epochs=5`` would leave the trailing override unrecognised; such leftovers go to the
+    command's ``overrides`` when it takes them, anything else is the usual usage error.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = getattr(args, "overrides", None)
+    if extra and overrides is not None and all("=" in item and not item.startswith("-") for item in extra):
+        args.overrides = list(overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     with terminal_logging():
         try:
             return args.handler(args)

@@ -1,0 +1,1 @@
+"""Experiments over many runs: the paper's tables reproduced with seeds and paired statistics."""

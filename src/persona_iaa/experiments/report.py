@@ -1,0 +1,81 @@
+"""A reproduced table as Markdown: the paper's rows (quoted) beside ours (mean ± sd over seeds), and the
+paired differences with their 95% intervals. Torch-free: it reads ``table.json`` content only."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from .paper import PAPER_RMSE_NOTE, ROW_NAMES, PaperTable
+
+#: Columns of every reproduced table: (our metric key, the paper's key shown in that column, title).
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("srocc", "srocc", "SROCC"), ("plcc", "plcc", "PLCC"), ("krcc", "krcc", "KRCC"),
+    ("rmse", "rmse", "RMSE"), ("mse", "paper_rmse", "MSE"), ("acc", "acc", "ACC (%)"),
+)
+DIFFERENCE_TITLES = {"srocc": "SROCC", "plcc": "PLCC", "acc": "ACC (points)"}
+
+
+def number(key: str, value: Optional[float], signed: bool = False) -> str:
+    """One value as the tables print it: accuracy in percent, MSE to four decimals, else three."""
+    if value is None:
+        return "-"
+    scale, digits = (100.0, 1) if key == "acc" else (1.0, 4 if key == "mse" else 3)
+    return f"{scale * value:{'+' if signed else ''}.{digits}f}"
+
+
+def ours_cell(key: str, summary: Mapping[str, Any]) -> str:
+    mean, sd = summary.get("mean"), summary.get("sd")
+    if mean is None:
+        return "-"
+    return number(key, mean) + ("" if sd is None else f" ± {number(key, sd)}")
+
+
+def _line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def paper_rows(paper: PaperTable) -> list[str]:
+    """The paper's rows: the literature it quotes, then its own two, every value as printed."""
+    lines = []
+    for source, rows in (("quoted by the paper", paper.literature), ("the paper", paper.proposed)):
+        for method, values in rows.items():
+            cells = [f"{method} ({source})"]
+            for _, paper_key, _ in COLUMNS:
+                value = values.get(paper_key)
+                star = "*" if paper_key == "paper_rmse" and value is not None else ""
+                cells.append("" if value is None else number("mse" if star else paper_key, value) + star)
+            lines.append(_line(cells))
+    return lines
+
+
+def difference_cell(key: str, diff: Mapping[str, Any]) -> str:
+    low, high = diff.get("ci95") or [None, None]
+    text = (f"{number(key, diff.get('mean'), signed=True)} "
+            f"[{number(key, low, True)}, {number(key, high, True)}]")
+    return text + ("" if diff.get("significant") else " not significant")
+
+
+def table_markdown(table: Mapping[str, Any], paper: PaperTable) -> str:
+    """The whole ``<table>.md``: title, the comparison table, the differences and the notes."""
+    seeds = table["seeds"]
+    lines = [f"# {paper.title}, reproduced", "",
+             f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); test images per seed: "
+             f"{', '.join(map(str, table['n_test']))}. Ours: mean ± sd over seeds.", "",
+             _line(["Method"] + [title for _, _, title in COLUMNS]),
+             _line(["---"] + ["---:"] * len(COLUMNS))]
+    lines += paper_rows(paper)
+    for row, name in ROW_NAMES.items():
+        lines.append(_line([f"**{name} (ours)**"] + [ours_cell(key, table["rows"][row][key])
+                                                     for key, _, _ in COLUMNS]))
+    lines += ["", "Difference from the aesthetic-only row: mean over seeds [95% paired bootstrap interval "
+              f"over test images, pooled over seeds, {table['resamples']} resamples]", "",
+              _line(["Compared row"] + list(DIFFERENCE_TITLES.values())),
+              _line(["---"] + ["---:"] * len(DIFFERENCE_TITLES))]
+    for row, metrics in table["difference"].items():
+        cells = [difference_cell(key, metrics[key]) for key in DIFFERENCE_TITLES]
+        lines.append(_line([ROW_NAMES[row]] + cells))
+    unconverged = [seed for seed, s2 in table.get("stage2", {}).items() if not s2["sgd_converged"]]
+    lines += ["", f"Stage-2 SGD did not reach the least-squares optimum for seed(s) {', '.join(unconverged)}."
+              if unconverged else "Stage-2 SGD reached the least-squares optimum for every seed."]
+    if "paper_rmse" in paper.metrics:
+        lines += ["", f"\\* {PAPER_RMSE_NOTE}"]
+    return "\n".join(lines) + "\n"
