@@ -51,3 +51,26 @@ def test_validation_larger_than_train_is_a_clear_error():
 def test_unknown_split_name():
     with pytest.raises(DataError, match="unknown split 'dev'"):
         split_records(records(3, "dev"))
+
+
+def test_a_training_subset_is_seeded_and_leaves_validation_and_test_whole(demo_data):
+    from persona_iaa.data.records import AESTHETIC
+    from persona_iaa.data.registry import load_task_data
+    from persona_iaa.errors import DataError
+
+    data = load_task_data(demo_data["aesthetic"], AESTHETIC)
+    small = data.with_train_subset(10, seed=1)
+    assert len(small.splits["train"]) == 10 and set(small.splits["train"]) <= set(data.splits["train"])
+    assert small.splits["val"] == data.splits["val"] and small.splits["test"] == data.splits["test"]
+    assert small.splits["train"] == data.with_train_subset(10, seed=1).splits["train"]
+    assert small.splits["train"] != data.with_train_subset(10, seed=2).splits["train"]
+    with pytest.raises(DataError, match="training split has"):
+        data.with_train_subset(len(data.splits["train"]) + 1, seed=0)
+
+
+def test_the_training_subset_setting_reaches_the_trainer(demo_data, tmp_path):
+    from persona_iaa.training.protocol import load_run_data
+    from tests.helpers import tiny_config
+
+    aesthetic, _ = load_run_data(tiny_config(tmp_path, demo_data, "data.aesthetic_train_size=12"))
+    assert aesthetic.sizes()["train"] == 12

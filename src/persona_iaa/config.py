@@ -87,6 +87,9 @@ class DataConfig:
     #: of PsychoFlickr: 0 and 0 put every personality image in the training split.
     personality_val_fraction: Optional[float] = None
     personality_test_fraction: Optional[float] = None
+    #: a seeded random subset of this many aesthetic training images, for learning curves (an addition;
+    #: None: all of them). Validation and test stay whole.
+    aesthetic_train_size: Optional[int] = None
 
 
 @dataclasses.dataclass

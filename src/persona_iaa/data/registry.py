@@ -205,6 +205,16 @@ class TaskData:
     def sizes(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.splits.items()}
 
+    def with_train_subset(self, size: int, seed: int) -> "TaskData":
+        """The same data with a seeded random ``size`` of its training records (validation and test
+        untouched): a learning curve varies the training set alone, so every point is tested alike."""
+        train = self.splits["train"]
+        if not 1 <= size <= len(train):
+            raise DataError(f"{self.source.spec}: a training subset of {size} images asked for, but the "
+                            f"training split has {len(train)}")
+        keep = sorted(random.Random(seed).sample(range(len(train)), size))
+        return TaskData(self.source, {**self.splits, "train": [train[i] for i in keep]})
+
 
 def load_task_data(spec: str, task: str, options: Optional[Mapping[str, Any]] = None, *,
                    val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> TaskData:

@@ -129,6 +129,8 @@ def load_run_data(config: Config) -> tuple[TaskData, Optional[TaskData]]:
                               seed=config.train.seed)
 
     aesthetic = load(data.aesthetic, AESTHETIC, data.aesthetic_options, data.val_fraction, data.test_fraction)
+    if data.aesthetic_train_size is not None:
+        aesthetic = aesthetic.with_train_subset(data.aesthetic_train_size, config.train.seed)
     personality = (load(data.personality, PERSONALITY, data.personality_options, *personality_fractions(data))
                    if config.train.personality else None)
     for task in [t for t in (aesthetic, personality) if t is not None]:
