@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test install bench lint clean
+.PHONY: demo reproduce-demo serve test install bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,15 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/persona-iaa demo --output runs/demo
+
+# `reproduce table2` on the demo world: 3 seeds x (aesthetic only, multi-task), paired statistics (CPU,
+# a few minutes); resumable: run it again after an interruption
+reproduce-demo: $(STAMP)
+	test -f runs/reproduce-demo/data/personality/traits.csv || \
+		$(BIN)/persona-iaa demo --data-only --output runs/reproduce-demo
+	$(BIN)/persona-iaa reproduce table2 --config configs/demo.yaml --seeds 3 --output runs/reproduce-demo/table2 \
+		--aesthetic-data aadb:runs/reproduce-demo/data/aesthetic \
+		--personality-data csv:runs/reproduce-demo/data/personality/traits.csv
 
 # the web page and API with the demo model (runs `make demo` first if there is none); Ctrl-C stops it
 serve: $(STAMP)
@@ -28,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/score_throughput.py
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench
+	$(BIN)/python -m ruff check src tests bench studies
 	$(BIN)/python -m mypy
 
 clean:

@@ -11,21 +11,27 @@ from persona_iaa.demo import run_demo
 
 def test_demo_end_to_end_reports_and_logs_instead_of_printing(tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO, logger="persona_iaa")
-    result = run_demo(tmp_path, epochs=1,
+    result = run_demo(tmp_path, epochs=1, seeds=2, resamples=200,
                       overrides=["train.stage2_epochs=2", "data.image_size=32", "data.crop_size=28"],
                       data_size=dict(n_train=40, n_val=8, n_test=16, n_personality=32, size=48),
                       people_size=dict(n_images=120, n_people=12, ratings_per_person=110, size=40))
     report = result["report"]
-    assert "only aesthetic task" in report and "multi-task, w by least squares" in report
+    assert "Aesthetic task only" in report and "Multi-task, w by least squares" in report
+    assert "over 2 seed(s), mean ± sd" in report and " ± " in report.split("Aesthetic task only")[1]
+    differences = result["table"]["difference"]
+    some_not_significant = any(not d[m]["significant"] for d in differences.values() for m in d)
+    assert "paired bootstrap" in report and ("not significant" in report) == some_not_significant
     assert "inter-task weights, SGD" in report and "not evidence for the paper's claims" in report
     assert "[personal]" in report and "100 ratings (few-shot)" in report
     assert report.count("\n  ") >= len(result["samples"]) == 5  # one line per scored test image
     steps = [r.getMessage() for r in caplog.records if r.name == "persona_iaa.demo"]
     assert [s[:5] for s in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     assert "only aesthetic task" not in capsys.readouterr().out  # the library reports; the CLI prints
-    for run in ("aesthetic_only", "multitask"):
+    for run in ("aesthetic_only", "multitask"):  # the first seed's runs, where serve looks
         assert (tmp_path / run / "model.safetensors").is_file()
-    assert result["rows"]["only aesthetic task"]["n"] == 16
+        assert (tmp_path / "seeds" / "seed-1" / run / "model.safetensors").is_file()
+    table = result["table"]
+    assert table["n_test"] == [16, 16] and len(table["rows"]["multitask_sgd"]["srocc"]["values"]) == 2
 
 
 def test_demo_rules_reward_good_exposure_and_sharpness():

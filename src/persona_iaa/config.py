@@ -12,6 +12,7 @@ their help text: the flags, their help and their defaults are read from here (:f
 from __future__ import annotations
 
 import dataclasses
+from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union, get_type_hints
 
@@ -291,3 +292,8 @@ def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] 
         keys, value = parse_override(text)
         _apply(config, nest(keys, value), "")
     return config
+
+
+def builtin_config_path(name: str) -> Path:
+    """A config shipped inside the package (``demo``, ``aadb``, ``ava``, ``recommended``)."""
+    return Path(str(resources.files("persona_iaa") / "configs" / f"{name}.yaml"))

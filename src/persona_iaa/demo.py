@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import Config, load_config
+from .config import Config, builtin_config_path, load_config
 from .data.synthetic import make_demo_data
-from .evaluation.report import metrics_table, weights_table
+from .evaluation.report import weights_table
+from .experiments.report import differences_markdown, ours_markdown
+from .files import read_json
 from .training.stage2 import sgd_converged
 
 log = logging.getLogger(__name__)
@@ -52,79 +53,93 @@ def model_caveat(meta: dict[str, Any]) -> Optional[str]:
     return None
 
 
-def builtin_config_path(name: str) -> Path:
-    return Path(str(resources.files("persona_iaa") / "configs" / f"{name}.yaml"))
+def demo_overrides(epochs: Optional[int], overrides: Sequence[str], data: dict[str, str]) -> list[str]:
+    """The demo recipe's settings: the generated data, then ``--epochs`` and the user's KEY=VALUE."""
+    extra = [f"data.aesthetic={data['aesthetic']}", f"data.personality={data['personality']}"]
+    if epochs is not None:
+        extra.append(f"train.epochs={epochs}")
+    return extra + list(overrides)
 
 
 def demo_config(output: Path, config_path: Optional[str], epochs: Optional[int], overrides: Sequence[str],
                 data: dict[str, str]) -> Config:
-    extra = [f"data.aesthetic={data['aesthetic']}", f"data.personality={data['personality']}"]
-    if epochs is not None:
-        extra.append(f"train.epochs={epochs}")
-    return load_config(config_path or builtin_config_path("demo"), extra + list(overrides))
+    return load_config(config_path or builtin_config_path("demo"), demo_overrides(epochs, overrides, data))
+
+
+def link_first_seed(output: Path, seeds_root: Path, seed: int) -> None:
+    """``output/aesthetic_only`` and ``output/multitask``: the first seed's runs, where ``serve``, the
+    personal part and the README look (a relative link; a copy where links are not allowed)."""
+    for kind in ("aesthetic_only", "multitask"):
+        target, link = seeds_root / f"seed-{seed}" / kind, output / kind
+        try:
+            link.symlink_to(Path(seeds_root.name) / f"seed-{seed}" / kind, target_is_directory=True)
+        except OSError:
+            shutil.copytree(target, link, ignore=shutil.ignore_patterns("checkpoints"))
 
 
 def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optional[int] = None,
              overrides: Sequence[str] = (), data_size: Optional[dict[str, int]] = None,
-             people_size: Optional[dict[str, int]] = None) -> dict[str, Any]:
-    """Both runs, their comparison and the personal part; ``result["report"]`` is the text
-    ``persona-iaa demo`` prints.
+             people_size: Optional[dict[str, int]] = None, seeds: int = 3, resamples: int = 1000
+             ) -> dict[str, Any]:
+    """Both runs over ``seeds`` seeds, their comparison with paired statistics, and the personal part;
+    ``result["report"]`` is the text ``persona-iaa demo`` prints.
 
     Progress goes to the ``persona_iaa.demo`` logger, so the API stays quiet unless logging is set up.
     """
     from . import load_model
-    from .training.protocol import Trainer
+    from .experiments.reproduce import plan_reproduction, reproduce, seed_dir
 
     output.mkdir(parents=True, exist_ok=True)
-    for run in ("aesthetic_only", "multitask"):  # the demo owns these: each demo run starts them afresh
-        shutil.rmtree(output / run, ignore_errors=True)
+    for stale in ("aesthetic_only", "multitask", "seeds"):  # the demo owns these: each demo starts afresh
+        path = output / stale
+        path.unlink() if path.is_symlink() else shutil.rmtree(path, ignore_errors=True)
     log.info("[1/4] generating the demo world under %s", output / "data")
     data = make_demo_data(output / "data", **(data_size or {}))
-    config = demo_config(output, config_path, epochs, overrides, data)
 
-    log.info("[2/4] training the aesthetic-only baseline")
-    config.train.personality, config.train.output = False, str(output / "aesthetic_only")
-    baseline = Trainer(config).run()
-    mark_demo_model(output / "aesthetic_only")
+    log.info("[2/4] training the aesthetic-only baseline and the multi-task model over %d seed(s)", seeds)
+    recipe = str(config_path or builtin_config_path("demo"))
+    rep = plan_reproduction("table2", output / "seeds", config_path=recipe,
+                            overrides=demo_overrides(epochs, overrides, data), seeds=seeds)
+    table = reproduce(rep, resamples=resamples)
+    for run in rep.runs:
+        mark_demo_model(run.directory)
+    first = rep.seeds[0]
+    link_first_seed(output, output / "seeds", first)
 
-    log.info("[3/4] training the multi-task model (stage 1 alternating, stage 2 inter-task weights)")
-    config.train.personality, config.train.output = True, str(output / "multitask")
-    trainer = Trainer(config)
-    multitask = trainer.run()
-    mark_demo_model(output / "multitask")
-
-    log.info("[4/4] comparing on the held-out test split")
-    rows = {"only aesthetic task": baseline["test"], "multi-task, w by SGD (paper)": multitask["test"],
-            "multi-task, w by least squares": multitask["stage2"]["lstsq_test"]}
+    log.info("[3/4] scoring a few test images with the first seed's multi-task model")
+    multitask = read_json(seed_dir(output / "seeds", first) / "multitask" / "test_metrics.json")
     predictor = load_model(output / "multitask", device="cpu")
-    samples = list(predictor.score([r.path for r in trainer.aesthetic.splits["test"][:5]]))
-    result: dict[str, Any] = {"baseline": baseline, "multitask": multitask, "rows": rows,
-              "sgd_converged": sgd_converged(multitask["stage2"]), "samples": samples}
+    test_paths = [line.split(",")[0] for line in
+                  (output / "multitask" / "test_predictions.csv").read_text().splitlines()[1:6]]
+    samples = list(predictor.score(test_paths))
+    result: dict[str, Any] = {"table": table, "multitask": multitask, "samples": samples,
+                              "sgd_converged": sgd_converged(multitask["stage2"])}
     from .personal.demo import run_personal_demo
 
+    log.info("[4/4] the personal part: people, their questionnaires and ratings")
     result["personal"] = run_personal_demo(output / "people", output / "multitask", world_size=people_size)
     result["report"] = demo_report(result, output) + "\n" + result["personal"]["report"]
     return result
 
 
 def demo_report(result: dict[str, Any], output: Path) -> str:
-    """The comparison table, the inter-task weights, a few scored images and the disclaimer, as text."""
-    stage2, multitask = result["multitask"]["stage2"], result["multitask"]
-    lines = [metrics_table(result["rows"]), "",
-             f"inter-task weights, SGD:           {weights_table(stage2['weights'])}"
+    """The comparison over seeds, the inter-task weights, a few scored images and the disclaimer, as text."""
+    table, multitask = result["table"], result["multitask"]
+    stage2 = multitask["stage2"]
+    unconverged = [seed for seed, s2 in table["stage2"].items() if not s2["sgd_converged"]]
+    lines = [ours_markdown(table), "", differences_markdown(table), "",
+             f"first seed's inter-task weights, SGD:           {weights_table(stage2['weights'])}"
              f"  (train MSE {stage2['train_mse']:.5f})",
-             f"inter-task weights, least squares: {weights_table(stage2['lstsq_weights'])}"
+             f"first seed's inter-task weights, least squares: {weights_table(stage2['lstsq_weights'])}"
              f"  (train MSE {stage2['lstsq_train_mse']:.5f})",
-             f"train MSE with w = 0:              {stage2['train_mse_without_w']:.5f}",
-             f"stage 2 SGD {'reached' if result['sgd_converged'] else 'did not reach'} "
-             "the least-squares optimum"]
-    if "personality" in multitask:
+             f"train MSE with w = 0:                           {stage2['train_mse_without_w']:.5f}",
+             f"stage 2 SGD reached the least-squares optimum in {len(table['seeds']) - len(unconverged)} of "
+             f"{len(table['seeds'])} seed(s)"]
+    if multitask.get("personality"):
         mean = multitask["personality"]["mean"]
-        lines.append(f"personality head on held-out liked images: mean PLCC {mean['plcc']:.3f}, "
+        lines.append(f"personality head on held-out liked images (first seed): mean PLCC {mean['plcc']:.3f}, "
                      f"mean RMSE {mean['rmse']:.3f}")
-    conclusion = plain_conclusion(result["baseline"], multitask)
-    if conclusion:
-        lines += ["", conclusion]
+    lines += ["", plain_conclusion(table)]
     lines += ["", "scores of a few test images: final score and aesthetic score s_a (0 poor to 1 excellent), "
                   "then the", "predicted personality of the people who like each image, from -1 to +1: "
                   "O Openness,", "C Conscientiousness, E Extraversion, A Agreeableness, N Neuroticism",
@@ -132,20 +147,21 @@ def demo_report(result: dict[str, Any], output: Path) -> str:
     for sample in result["samples"]:
         traits = " ".join(f"{v:+.3f}" for v in sample.personality) if sample.personality is not None else ""
         lines.append(f"  {Path(sample.path).name:<28} {sample.score:.3f}  {sample.aesthetic:.3f}  {traits}")
-    lines += ["", f"runs: {output / 'aesthetic_only'}, {output / 'multitask'} "
-                  f"(weights plot: {output / 'multitask' / 'inter_task_weights.png'})", DISCLAIMER]
+    lines += ["", f"runs: {output / 'seeds'} (table: {output / 'seeds' / 'table2.md'}); the first seed's "
+                  f"models: {output / 'aesthetic_only'}, {output / 'multitask'}", DISCLAIMER]
     return "\n".join(lines)
 
 
-def plain_conclusion(baseline: dict[str, Any], multitask: dict[str, Any]) -> Optional[str]:
-    """What the comparison table means, in plain words: order (SROCC) and closeness (RMSE)."""
-    base, multi = baseline["test"], multitask["test"]
-    if None in (base.get("srocc"), multi.get("srocc"), base.get("rmse"), multi.get("rmse")):
-        return None
-    order = "orders them better" if multi["srocc"] > base["srocc"] else "does not order them better"
-    close = "closer to" if multi["rmse"] < base["rmse"] else "no closer to"
-    return (f"in plain words: on held-out images of this demo world the multi-task model {order} than the\n"
-            f"aesthetic-only baseline (SROCC {multi['srocc']:.3f} vs {base['srocc']:.3f}; "
-            "1 = the true order), "
-            f"and its scores are\n{close} the true ones (RMSE {multi['rmse']:.3f} vs {base['rmse']:.3f}; "
-            "lower is better)")
+def plain_conclusion(table: dict[str, Any]) -> str:
+    """What the comparison means, in plain words: order (SROCC) and closeness (RMSE), with significance."""
+    rows, diff = table["rows"], table["difference"]["multitask_sgd"]["srocc"]
+    base, multi = rows["aesthetic_only"], rows["multitask_sgd"]
+    if diff["significant"]:
+        order = "orders them better" if diff["mean"] > 0 else "orders them worse"
+    else:
+        order = "orders them neither better nor worse (the difference is not significant)"
+    close = "closer to" if multi["rmse"]["mean"] < base["rmse"]["mean"] else "no closer to"
+    return (f"in plain words: on held-out images of this demo world, over {len(table['seeds'])} seed(s), the "
+            f"multi-task model\n{order} than the aesthetic-only baseline (SROCC {multi['srocc']['mean']:.3f} "
+            f"vs {base['srocc']['mean']:.3f}; 1 = the true order),\nand its scores are {close} the true ones "
+            f"(RMSE {multi['rmse']['mean']:.3f} vs {base['rmse']['mean']:.3f}; lower is better)")

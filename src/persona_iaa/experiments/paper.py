@@ -36,8 +36,8 @@ PAPER_TABLES: Registry[PaperTable] = Registry("paper table")
 #: Our rows, in table order, and how the tables name them.
 ROW_NAMES: dict[str, str] = {
     "aesthetic_only": "Aesthetic task only",
-    "multitask_sgd": "Multi-task, w by SGD (the paper's stage 2)",
-    "multitask_lstsq": "Multi-task, w by least squares (eq. 6 solved exactly)",
+    "multitask_sgd": "Multi-task, w by SGD (paper)",
+    "multitask_lstsq": "Multi-task, w by least squares",
 }
 
 PAPER_TABLES.add("table1", PaperTable(

@@ -38,7 +38,7 @@ def paper_rows(paper: PaperTable) -> list[str]:
     lines = []
     for source, rows in (("quoted by the paper", paper.literature), ("the paper", paper.proposed)):
         for method, values in rows.items():
-            cells = [f"{method} ({source})"]
+            cells = [f"{method}, {source}"]
             for _, paper_key, _ in COLUMNS:
                 value = values.get(paper_key)
                 star = "*" if paper_key == "paper_rmse" and value is not None else ""
@@ -54,25 +54,42 @@ def difference_cell(key: str, diff: Mapping[str, Any]) -> str:
     return text + ("" if diff.get("significant") else " not significant")
 
 
+def _header() -> list[str]:
+    return [_line(["Method"] + [title for _, _, title in COLUMNS]), _line(["---"] + ["---:"] * len(COLUMNS))]
+
+
+def _ours_rows(table: Mapping[str, Any], suffix: str = "") -> list[str]:
+    return [_line([f"**{name}{suffix}**"] + [ours_cell(key, table["rows"][row][key])
+                                             for key, _, _ in COLUMNS]) for row, name in ROW_NAMES.items()]
+
+
+def ours_markdown(table: Mapping[str, Any]) -> str:
+    """Our three rows alone (mean ± sd over seeds), for data the paper never ran on (the demo's)."""
+    seeds = table["seeds"]
+    return "\n".join([f"Test metrics over {len(seeds)} seed(s), mean ± sd "
+                      f"(test images per seed: {', '.join(map(str, table['n_test']))})", ""]
+                     + _header() + _ours_rows(table))
+
+
+def differences_markdown(table: Mapping[str, Any]) -> str:
+    """Each multi-task row minus the aesthetic-only row, with its paired bootstrap interval."""
+    lines = ["Difference from the aesthetic-only row: mean over seeds [95% paired bootstrap interval "
+             f"over test images, pooled over seeds, {table['resamples']} resamples]", "",
+             _line(["Compared row"] + list(DIFFERENCE_TITLES.values())),
+             _line(["---"] + ["---:"] * len(DIFFERENCE_TITLES))]
+    for row, metrics in table["difference"].items():
+        cells = [difference_cell(key, metrics[key]) for key in DIFFERENCE_TITLES]
+        lines.append(_line([ROW_NAMES[row]] + cells))
+    return "\n".join(lines)
+
+
 def table_markdown(table: Mapping[str, Any], paper: PaperTable) -> str:
     """The whole ``<table>.md``: title, the comparison table, the differences and the notes."""
     seeds = table["seeds"]
     lines = [f"# {paper.title}, reproduced", "",
              f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); test images per seed: "
-             f"{', '.join(map(str, table['n_test']))}. Ours: mean ± sd over seeds.", "",
-             _line(["Method"] + [title for _, _, title in COLUMNS]),
-             _line(["---"] + ["---:"] * len(COLUMNS))]
-    lines += paper_rows(paper)
-    for row, name in ROW_NAMES.items():
-        lines.append(_line([f"**{name} (ours)**"] + [ours_cell(key, table["rows"][row][key])
-                                                     for key, _, _ in COLUMNS]))
-    lines += ["", "Difference from the aesthetic-only row: mean over seeds [95% paired bootstrap interval "
-              f"over test images, pooled over seeds, {table['resamples']} resamples]", "",
-              _line(["Compared row"] + list(DIFFERENCE_TITLES.values())),
-              _line(["---"] + ["---:"] * len(DIFFERENCE_TITLES))]
-    for row, metrics in table["difference"].items():
-        cells = [difference_cell(key, metrics[key]) for key in DIFFERENCE_TITLES]
-        lines.append(_line([ROW_NAMES[row]] + cells))
+             f"{', '.join(map(str, table['n_test']))}. Ours: mean ± sd over seeds.", ""]
+    lines += _header() + paper_rows(paper) + _ours_rows(table, ", ours") + ["", differences_markdown(table)]
     unconverged = [seed for seed, s2 in table.get("stage2", {}).items() if not s2["sgd_converged"]]
     lines += ["", f"Stage-2 SGD did not reach the least-squares optimum for seed(s) {', '.join(unconverged)}."
               if unconverged else "Stage-2 SGD reached the least-squares optimum for every seed."]

@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..config import Config, load_config
+from ..config import Config, builtin_config_path, load_config
 from ..constants import TRAITS
 from ..errors import ConfigError, DataError
 from ..evaluation.evaluate import PREDICTIONS_FILE, read_predictions
@@ -87,8 +87,6 @@ def plan_reproduction(table: str, root: Path, *, config_path: Optional[str] = No
     Without ``config_path`` the table's builtin paper config is used (``configs/ava.yaml`` or
     ``configs/aadb.yaml``); ``overrides`` are ``KEY=VALUE`` settings (data arguments among them).
     """
-    from ..demo import builtin_config_path
-
     paper = PAPER_TABLES.get(table, lambda name: ConfigError(
         f"unknown table {name!r}; choose {' or '.join(PAPER_TABLES.names())}"))
     if seeds < 1:
