@@ -67,6 +67,25 @@ def test_old_test_list_on_request(tmp_path):
         load_source(f"aadb:{tmp_path}", "aesthetic", {"test_list": "Nope"})
 
 
+def test_released_validation_list_on_request(tmp_path, demo_data):
+    from persona_iaa.data.records import AESTHETIC
+    from persona_iaa.data.registry import load_task_data
+
+    aadb = write_aadb(tmp_path)
+    source = load_source(f"aadb:{tmp_path}", "aesthetic", {"val_list": "Validation"})
+    splits = names_by_split(source)
+    validation = set(aadb["parts"]["Validation"]) - set(aadb["parts"]["TestNew"]) - {aadb["missing"]}
+    assert splits["val"] == validation and not splits["val"] & splits["train"]
+    assert splits["train"] == set(aadb["parts"]["Train"]) - set(aadb["parts"]["TestNew"]) - {aadb["missing"]}
+    assert source.info["val_list"] == "Validation"
+    # the released list is the validation split whatever data.val_fraction says: nothing is carved
+    data = load_task_data(demo_data["aesthetic"], AESTHETIC, {"val_list": "Validation"}, val_fraction=0.5)
+    default = load_task_data(demo_data["aesthetic"], AESTHETIC, val_fraction=0.5)
+    assert data.sizes()["val"] == 8 and default.sizes()["val"] != 8  # SMALL_WORLD's Validation list: 8
+    with pytest.raises(DataError, match="imgListNopeRegression_score.txt not found"):
+        load_source(f"aadb:{tmp_path}", "aesthetic", {"val_list": "Nope"})
+
+
 def cells(names: list[str]) -> np.ndarray:
     """A 1 x n MATLAB cell array of strings, as AADBinfo.mat stores its name lists."""
     return np.array([[np.array([n]) for n in names]], dtype=object)

@@ -114,10 +114,15 @@ def read_attributes(labels: Path, parts: tuple[str, ...]) -> dict[str, dict[str,
 
 
 Entries = dict[str, list[tuple[str, float]]]  # split -> [(image name, score)]
+#: An image listed twice keeps its most held-out split: train yields to test and val, val to test.
+HELD_OUT_FROM: dict[str, tuple[str, ...]] = {"train": ("test", "val"), "val": ("test",), "test": ()}
 
 
-def read_lists(root: Path, label_dir: Optional[Path], test_list: str) -> tuple[Entries, dict, dict[str, Any]]:
-    """Train/test entries, attributes and info from the ``imgListFiles_label`` lists."""
+def read_lists(root: Path, label_dir: Optional[Path], test_list: str, val_list: str = "none"
+               ) -> tuple[Entries, dict, dict[str, Any]]:
+    """Train/test (and, with ``val_list``, validation) entries, attributes and info from the
+    ``imgListFiles_label`` lists. Without ``val_list`` the Validation list joins Train, and the run's
+    split policy carves validation from it (``data.val_fraction``)."""
     if label_dir is None:
         raise DataError(f"aadb:{root}: no {LABEL_DIR}/imgListTrainRegression_score.txt under {root}")
     if test_list == "auto":
@@ -126,25 +131,36 @@ def read_lists(root: Path, label_dir: Optional[Path], test_list: str) -> tuple[E
     if test_file is None:
         raise DataError(f"aadb:{root}: test list imgList{test_list}Regression_score.txt not found in "
                         f"{label_dir}")
-    train_files = [f for f in (list_file(label_dir, "Train"), list_file(label_dir, "Validation")) if f]
+    train_parts = [part for part in ("Train", "Validation") if part != val_list]
+    train_files = [f for f in (list_file(label_dir, part) for part in train_parts) if f]
     entries = {"train": [entry for f in train_files for entry in read_list_file(f)],
                "test": read_list_file(test_file)}
+    if val_list != "none":
+        val_file = list_file(label_dir, val_list)
+        if val_file is None:
+            raise DataError(f"aadb:{root}: validation list imgList{val_list}Regression_score.txt not "
+                            f"found in {label_dir}")
+        entries["val"] = read_list_file(val_file)
     attributes = read_attributes(label_dir, ("Train", "Validation", test_list))
-    info = {"label_dir": str(label_dir), "test_list": test_list,
+    info = {"label_dir": str(label_dir), "test_list": test_list, "val_list": val_list,
             "attributes": sorted({a for values in attributes.values() for a in values})}
     return entries, attributes, info
 
 
-def read_labels(root: Path, labels: str, test_list: str) -> tuple[Entries, dict, dict[str, Any]]:
+def read_labels(root: Path, labels: str, test_list: str, val_list: str = "none"
+                ) -> tuple[Entries, dict, dict[str, Any]]:
     """Entries, attributes and info from the lists or from ``AADBinfo.mat`` (``labels``: auto, lists, mat)."""
     label_dir = find_label_dir(root)
     if labels == "auto":
         labels = "lists" if label_dir else "mat"
     if labels == "lists":
-        entries, attributes, info = read_lists(root, label_dir, test_list)
+        entries, attributes, info = read_lists(root, label_dir, test_list, val_list)
         return entries, attributes, {"labels": labels, **info}
     if labels != "mat":
         raise DataError(f"aadb: labels must be auto, lists or mat, not {labels!r}")
+    if val_list != "none":
+        raise DataError("aadb: val_list needs the imgListFiles_label lists; AADBinfo.mat has no "
+                        "validation list")
     mat_file = locate_file(root, "auto", (MAT_FILE, f"{LABEL_DIR}/{MAT_FILE}"), f"aadb:{root}")
     if mat_file is None:
         raise DataError(f"aadb:{root}: neither {LABEL_DIR}/ lists nor {MAT_FILE} found under {root}")
@@ -154,21 +170,24 @@ def read_labels(root: Path, labels: str, test_list: str) -> tuple[Entries, dict,
 @register_format("aadb", tasks=("aesthetic",),
                  help="AADB release: imgListFiles_label/ lists or AADBinfo.mat + image folders")
 def parse_aadb(path: Path, task: str, test_list: str = "auto", images: str = "auto",
-               labels: str = "auto") -> DatasetSource:
-    entries, attributes, info = read_labels(path, labels, test_list)
+               labels: str = "auto", val_list: str = "none") -> DatasetSource:
+    """``test_list``: TestNew (the default where present) or Test; ``val_list=Validation``: validate on
+    the released Validation list (otherwise it joins Train)."""
+    entries, attributes, info = read_labels(path, labels, test_list, val_list)
     folders = IMAGE_DIRS if images == "auto" else tuple(f.strip() for f in images.split(","))
     images_by_name = image_index(path, folders)
     info["image_dirs"] = [f for f in folders if (path / f).is_dir()]
-    test_names = {plain_name(name) for name, _ in entries["test"]}
+    held_out = {split: {plain_name(name) for name, _ in entries.get(split, [])} for split in ("val", "test")}
     rows = LabelRows(f"aadb:{path}", task)
-    for split in ("train", "test"):
+    for split in [s for s in ("train", "val", "test") if s in entries]:
         seen: set[str] = set()
         for name, score in entries[split]:
             key = plain_name(name)
+            clash = next((other for other in HELD_OUT_FROM[split] if key in held_out[other]), None)
             if key in seen:
                 rows.skip(name, "duplicate entry in the label lists")
-            elif split == "train" and key in test_names:
-                rows.skip(name, "train image also in the test list (dropped from train)")
+            elif clash is not None:
+                rows.skip(name, f"{split} image also in the {clash} list (dropped from {split})")
             else:
                 # A name no image folder holds is reported by its name (a path would name one folder of
                 # several).
