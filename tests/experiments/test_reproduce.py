@@ -114,3 +114,23 @@ def test_a_table_that_is_not_the_papers_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["reproduce", "table3", "--output", str(tmp_path)])
     assert stopped.value.code == 2 and "table3" in capsys.readouterr().err
+
+
+def test_the_workload_counts_every_pass_a_run_makes():
+    from persona_iaa.config import load_config
+    from persona_iaa.experiments.estimate import FORWARD_SHARE, Throughput, hours, run_workload
+
+    batches = ["data.batch_size=10", "data.personality_batch_size=20"]
+    config = load_config(builtin_config_path("aadb"), batches)
+    sizes = {"train": 95, "val": 5, "test": 40}
+    baseline = run_workload(config, sizes, None)
+    assert baseline == {"train_images": 20 * 95, "forward_images": 20 * 5 + 5 + 40}
+    multitask = run_workload(config, sizes, {"train": 1000, "val": 0, "test": 0})
+    # 10 aesthetic steps per epoch, each with a 20-image personality batch; stage 2 recomputes its
+    # augmented inputs over the 95 training images in each of its 20 epochs
+    assert multitask["train_images"] == 20 * (95 + 10 * 20)
+    assert multitask["forward_images"] == baseline["forward_images"] + 20 * 95
+    frozen = load_config(builtin_config_path("aadb"), ["data.batch_size=10", "train.stage2_inputs=frozen"])
+    assert run_workload(frozen, sizes, {"train": 1000, "val": 0, "test": 0})["forward_images"] == 145 + 95
+    one_hour = Throughput((20 * 95 + FORWARD_SHARE * 145) / 3600, "test")
+    assert hours(baseline, one_hour) == pytest.approx(1.0) and hours(baseline, None) is None
