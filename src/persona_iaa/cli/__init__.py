@@ -40,7 +40,7 @@ COMMANDS: Registry[Command] = Registry("command")
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo", "personal",
+    "train", "evaluate", "figure", "score", "export", "explain", "serve", "data", "demo", "personal",
 )
 
 
