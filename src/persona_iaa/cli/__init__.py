@@ -40,7 +40,8 @@ COMMANDS: Registry[Command] = Registry("command")
 
 #: Modules under persona_iaa.cli whose import registers sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "train", "evaluate", "score", "export", "explain", "serve", "data", "demo", "reproduce", "personal",
+    "train", "evaluate", "reproduce", "figure", "score", "export", "explain", "serve", "data", "demo",
+    "personal",
 )
 
 

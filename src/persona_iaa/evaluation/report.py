@@ -59,12 +59,13 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Union[str, Path]) -> Path:
-    """Lay out, write (creating the folder) and close a figure."""
+def save_figure(fig, path: Union[str, Path], **savefig_options: Any) -> Path:
+    """Lay out, write (creating the folder) and close a figure. ``savefig_options`` go to
+    ``Figure.savefig`` (``bbox_inches="tight"`` keeps polar tick labels, which the layout ignores)."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, **savefig_options)
     pyplot().close(fig)
     return path
 
