@@ -123,3 +123,21 @@ def test_a_resumed_run_with_other_columns_keeps_one_header(tmp_path):
     header, rows = read_steps(tmp_path / "steps.csv")
     assert header == STEP_FIELDS + ["grad_norm_aesthetic"]
     assert [(r["step"], r["grad_norm_aesthetic"]) for r in rows] == [("1", ""), ("2", ""), ("3", "0.25")]
+
+
+def test_two_gloo_processes_log_the_norms_of_one_process(tmp_path, demo_data):
+    """Under DDP rank 0 logs the norm of the averaged gradient: the one-process gradient of the global
+    batch (with a batch-independent network, to rounding error)."""
+    from .test_ddp import DDP_OVERRIDES, batch_independent_model, train_rank
+    from .training_helpers import run_ranks
+
+    configs = {name: tiny_config(tmp_path / name, demo_data, *DDP_OVERRIDES, "train.log_grad_norms=true",
+                                 "train.stage2_epochs=1") for name in ("single", "pair")}
+    Trainer(configs["single"], model=batch_independent_model(configs["single"].train.seed)).run()
+    assert run_ranks(train_rank, 2, configs["pair"]) == [0, 0]
+    single, pair = (read_steps(tmp_path / name / "steps.csv") for name in ("single", "pair"))
+    assert single[0] == pair[0] == STEP_FIELDS + NORMS
+    assert [r["step"] for r in single[1]] == [r["step"] for r in pair[1]] == ["1", "2", "3", "4", "5", "6"]
+    for one, two in zip(single[1], pair[1]):
+        for column in NORMS:
+            assert float(two[column]) == pytest.approx(float(one[column]), rel=1e-4), (one["step"], column)
