@@ -141,3 +141,31 @@ def test_two_gloo_processes_log_the_norms_of_one_process(tmp_path, demo_data):
     for one, two in zip(single[1], pair[1]):
         for column in NORMS:
             assert float(two[column]) == pytest.approx(float(one[column]), rel=1e-4), (one["step"], column)
+
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
+def test_fp16_measures_the_unscaled_gradient_and_updates_as_without_it():
+    """With the gradient scaler the hook sees true gradients (unscaled first), and the update is the one
+    ``scaler.step`` makes on its own."""
+    from persona_iaa.training.precision import Precision
+    from persona_iaa.training.step import gradient_norm, sgd
+
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)).to(device)
+    measured, unmeasured, plain = model, copy.deepcopy(model), copy.deepcopy(model)
+    inputs = torch.randn(8, 6, device=device)
+    seen: list[torch.Tensor] = []
+
+    def fp16_step(net: torch.nn.Module, on_gradients=None) -> None:
+        optimizer = sgd([("all", list(net.parameters()), 0.1)], momentum=0.9, weight_decay=1e-5)
+        Precision("fp16", device).step(optimizer, net(inputs).pow(2).mean(), on_gradients)
+
+    fp16_step(measured, lambda: seen.append(gradient_norm(list(measured.parameters()))))
+    fp16_step(unmeasured)
+    plain(inputs).pow(2).mean().backward()  # fp32 gradients, no scaler
+    assert float(seen[0]) == pytest.approx(float(gradient_norm(list(plain.parameters()))), rel=1e-5)
+    for with_hook, without in zip(measured.parameters(), unmeasured.parameters()):
+        assert torch.equal(with_hook, without)
