@@ -1,6 +1,6 @@
 """Training throughput: stage-1 images/s for `tiny` and `densenet121`, fp32 vs bf16 and channels-last,
 from original JPEGs vs the prepared cache, in one run, as ratios against fp32 from JPEGs
-(`--compile` adds torch.compile, compute only).
+(`--compile` adds torch.compile, compute only; `--grad-norms` adds fp32 with train.log_grad_norms).
 
 Two measures per variant, both through the Trainer's own code:
   * end to end: a real stage-1 epoch (loader workers decoding photo-sized JPEGs, augmentation, the
@@ -11,7 +11,13 @@ On a CUDA machine it adds densenet121 at 224 px (the paper's setting, batch 32) 
 time of the paper's AVA protocol: 20 epochs of 230k aesthetic images plus as many personality images,
 about 9.2M images. The whole GPU run stays within 5 minutes (--compile adds about one).
 
-    python bench/train_throughput.py [--quick] [--compile] [--workers N]
+`--grad-norms` prices the per-task gradient norms: the "fp32 grad-norms" variant measures them on every
+timed step (compute only; end to end on every reported step, which is every step on a CPU run), so its
+ratio against fp32 is the cost of one measured step; a run pays it once every `train.log_every` steps.
+The norm computation is also timed alone on the backbone's gradients (a figure that machine noise
+does not swamp when the cost is smaller than the spread of the step timings).
+
+    python bench/train_throughput.py [--quick] [--compile] [--grad-norms] [--workers N]
 """
 from __future__ import annotations
 
@@ -35,12 +41,15 @@ from persona_iaa.config import Config, load_config
 from persona_iaa.data.records import AESTHETIC, PERSONALITY
 from persona_iaa.data.synthetic import make_demo_data
 from persona_iaa.errors import PersonaIAAError
+from persona_iaa.models.pdmtl import build_model
 from persona_iaa.training.protocol import Trainer
-from persona_iaa.training.step import set_trainable, train_step
+from persona_iaa.training.step import gradient_norm, set_trainable, train_step
 
 VARIANTS = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))  # (precision, channels-last)
 AVA_PROTOCOL_IMAGES = 2 * 20 * 230_000  # 20 epochs x (230k aesthetic + as many personality images)
 GPU_TARGET = 2600  # images/s on one H200-class GPU: the AVA protocol in about an hour
+GRAD_NORMS = "fp32 grad-norms"  # the --grad-norms variant
+TRAIN_LOG_EVERY = 50  # train.log_every's default: one measured step in this many
 
 
 def photo_jpeg(job: tuple[str, int, int, int]) -> None:
@@ -81,7 +90,8 @@ def prepared(specs: dict[str, str], root: Path) -> Optional[dict[str, str]]:
 
 
 def variant_config(specs: dict[str, str], output: Path, args: argparse.Namespace, backbone: str,
-                   precision: str, channels_last: bool, compile_: bool = False) -> Config:
+                   precision: str, channels_last: bool, compile_: bool = False,
+                   grad_norms: bool = False) -> Config:
     return load_config(None, [
         f"data.aesthetic={specs['aesthetic']}", f"data.personality={specs['personality']}",
         f"model.backbone={backbone}", "model.backbone_weights=none",
@@ -89,6 +99,7 @@ def variant_config(specs: dict[str, str], output: Path, args: argparse.Namespace
         f"data.batch_size={args.batch_size}", f"data.workers={args.workers}",
         "train.epochs=1", f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
         f"train.compile={str(compile_).lower()}", f"train.log_every={args.log_every}",
+        f"train.log_grad_norms={str(grad_norms).lower()}",
         f"train.output={output}",
         "train.tensorboard=false", "train.checkpoint_minutes=0", f"train.device={args.device}",
     ])
@@ -111,10 +122,11 @@ def compute_only(configs: dict[str, Config], steps: int, warmup: int, rounds: in
     """Median images/s of stage-1 steps on in-memory batches, variants timed in turn.
 
     Each step is the Trainer's own: :func:`train_step` over the batches its schedule hands out (the
-    paper's one aesthetic and one personality batch). Interleaving the variants round by round exposes
-    them all to the same machine load.
+    paper's one aesthetic and one personality batch), measuring the gradient norms on every step when
+    the config logs them. Interleaving the variants round by round exposes them all to the same machine
+    load.
     """
-    steppers: dict[str, Callable[[], int]] = {}
+    steppers: dict[str, Callable[..., int]] = {}
     device = torch.device("cpu")
     for name, config in configs.items():
         trainer = Trainer(config)
@@ -126,8 +138,9 @@ def compute_only(configs: dict[str, Config], steps: int, warmup: int, rounds: in
         sources = {AESTHETIC: itertools.repeat((images, torch.rand(batch, 1))),
                    PERSONALITY: itertools.repeat((images, torch.rand(batch, 5) * 2 - 1))}
 
-        def step(context=context, schedule=trainer.schedule, sources=sources) -> int:
-            return sum(done.images for done in train_step(context, schedule.next_step(sources)))
+        def step(context=context, schedule=trainer.schedule, sources=sources,
+                 measure=config.train.log_grad_norms) -> int:
+            return sum(done.images for done in train_step(context, schedule.next_step(sources), measure))
 
         for _ in range(warmup):
             step()
@@ -156,6 +169,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     cuda = known.device.startswith("cuda") or (known.device == "auto" and torch.cuda.is_available())
     parser.add_argument("--quick", action="store_true", help="fewer images and steps (a smoke run)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (adds compile time)")
+    parser.add_argument("--grad-norms", action="store_true",
+                        help="also time fp32 with train.log_grad_norms (the cost of a measured step)")
+    parser.add_argument("--rounds", type=int, help="interleaved compute-only rounds (default 3)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="loader workers")
     parser.add_argument("--image-size", type=int, default=256 if cuda else 128)
@@ -168,7 +184,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     args.cuda = cuda
     args.log_every = 8 if cuda else 1
     args.n_aesthetic = (2048 if cuda else 96) // (4 if args.quick else 1)
-    steps, warmup, rounds = (10, 5, 3) if cuda else (2, 1, 3)
+    steps, warmup, rounds = (10, 5, args.rounds or 3) if cuda else (2, 1, args.rounds or 3)
     args.timing = (max(1, steps // 2), 1, 2) if args.quick else (steps, warmup, rounds)
     return args
 
@@ -180,6 +196,9 @@ def measure_backbone(backbone: str, specs: dict[str, dict[str, str]], root: Path
                variant_config(specs["jpeg"], root / f"{backbone}-{precision}-{channels_last}", args, backbone,
                               precision, channels_last)
                for precision, channels_last in VARIANTS if precision in args.precisions.split(",")}
+    if args.grad_norms and "fp32" in configs:
+        configs[GRAD_NORMS] = variant_config(specs["jpeg"], root / f"{backbone}-grad-norms", args, backbone,
+                                             "fp32", False, grad_norms=True)
     for name, config in configs.items():
         runs = {"jpeg": config}
         if "cache" in specs and name == "fp32":  # the input comparison, at one precision
@@ -205,6 +224,41 @@ def measure_backbone(backbone: str, specs: dict[str, dict[str, str]], root: Path
             elif source == "jpeg":
                 print(f"{backbone:<12} {name:<20} {'':<6} {'':>9} {'':>7}   {compute}")
     results.update({(backbone, name, "compute"): rate for name, rate in computed.items()})
+
+
+def norm_seconds(backbone: str, device: str, repeats: int = 20) -> float:
+    """Median time of one :func:`gradient_norm` over the backbone's parameters (random gradients)."""
+    model = build_model(backbone, None).to(device)
+    shared = model.parameter_groups()["backbone"]
+    for p in shared:
+        p.grad = torch.randn_like(p)
+    times = []
+    for _ in range(repeats + 1):
+        synchronize(torch.device(device))
+        started = time.perf_counter()
+        float(gradient_norm(shared))  # the host sync a report does anyway
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
+def print_grad_norm_cost(results: dict[tuple[str, str, str], float], args: argparse.Namespace) -> None:
+    """What logging the gradient norms costs: a measured step, and a run that measures one step in
+    ``train.log_every`` (the default 50)."""
+    for backbone in args.backbones.split(","):
+        if (backbone, "fp32", "compute") in results:
+            seconds = norm_seconds(backbone, args.device)
+            step = 2 * args.batch_size / results[backbone, "fp32", "compute"]  # one batch per task
+            print(f"{backbone:<12} grad norms, timed alone: {seconds * 1e3:.2f} ms per batch, two per step: "
+                  f"{2 * seconds / step:+.2%} of a plain fp32 step ({step * 1e3:.0f} ms); one step in "
+                  f"{TRAIN_LOG_EVERY} measured: {2 * seconds / step / TRAIN_LOG_EVERY:+.3%}")
+        for source, label in (("compute", "compute only"), ("jpeg", "end to end")):
+            if (backbone, GRAD_NORMS, source) not in results or (backbone, "fp32", source) not in results:
+                continue
+            ratio = results[backbone, GRAD_NORMS, source] / results[backbone, "fp32", source]
+            extra = 1 / ratio - 1  # extra time of a measured step, as a share of a plain step
+            print(f"{backbone:<12} grad norms, {label}: a measured step runs at {ratio:.3f}x fp32 "
+                  f"({extra:+.1%} time); one step in {TRAIN_LOG_EVERY} measured: "
+                  f"{extra / TRAIN_LOG_EVERY:+.2%}")
 
 
 def print_projection(results: dict[tuple[str, str, str], float], crop_size: int) -> None:
@@ -241,6 +295,9 @@ def main() -> int:
         results: dict[tuple[str, str, str], float] = {}
         for backbone in args.backbones.split(","):
             measure_backbone(backbone, specs, root, args, results)
+        if args.grad_norms:
+            print()
+            print_grad_norm_cost(results, args)
         if cuda:
             print_projection(results, args.crop_size)
     return 0

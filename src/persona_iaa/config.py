@@ -140,6 +140,9 @@ class TrainConfig:
     sync_batchnorm: bool = True
     log_every: int = setting(50, "stage-1 steps per report row (steps.csv, TensorBoard, progress bar)",
                              metavar="STEPS")
+    log_grad_norms: bool = setting(
+        False, "also log each task's gradient norm on the shared backbone in steps.csv (an addition: "
+        "measured on the reported steps only; training is unchanged)")
     checkpoint_every: int = setting(
         0, "also checkpoint every STEPS stage-1 steps (0: off); epoch ends always checkpoint",
         metavar="STEPS")

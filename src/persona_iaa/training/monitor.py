@@ -1,9 +1,11 @@
 """What a run reports while it trains: step and epoch rows to the log, CSV files and TensorBoard.
 
 ``metrics.csv`` has one row per epoch (both stages), ``steps.csv`` one row every ``train.log_every``
-stage-1 steps (losses averaged over those steps, learning rates, images/s); TensorBoard gets the same
+stage-1 steps (losses averaged over those steps, learning rates, images/s and, with
+``train.log_grad_norms``, each task's gradient norm on the shared backbone); TensorBoard gets the same
 scalars under ``RUN_DIR/tensorboard`` when the optional ``tensorboard`` package is installed. Losses
-stay on the device between reports (:class:`LossWindow`), so logging costs one host sync per report.
+and norms stay on the device between reports (:class:`LossWindow`), so logging costs one host sync per
+report.
 """
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ EPOCH_FIELDS = ["stage", "epoch", "lr_backbone", "lr_heads", "lr_inter_task", "l
                 "val_mse", "val_mae", "val_acc", "seconds", "step", "images_per_second"]
 STEP_FIELDS = ["stage", "epoch", "step", "loss_aesthetic", "loss_personality", "lr_backbone", "lr_heads",
                "images_per_second"]
+GRAD_NORM_PREFIX = "grad_norm_"
+
+
+def step_fields(grad_norm_tasks: Sequence[str] = ()) -> list[str]:
+    """The columns of ``steps.csv``: the usual ones, then a gradient-norm column per measured task (new
+    columns go last, so readers that index the old ones by position keep working)."""
+    return STEP_FIELDS + [GRAD_NORM_PREFIX + task for task in grad_norm_tasks]
 
 
 def mean_loss(sums: dict[str, float], images: dict[str, int], name: str) -> Optional[float]:
@@ -44,21 +53,34 @@ class WindowStats:
     flags: list[float]  # the flags passed to flush, summed over ranks
     #: (step, loss name, value) of the first non-finite loss
     first_bad: Optional[tuple[int, str, float]] = None
+    #: per task, the mean gradient norm on the shared layers over the window's measured batches
+    grad_norms: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def mean(self, name: str) -> Optional[float]:
         return mean_loss(self.sums, self.images, name)
 
+    def grad_norm_columns(self) -> dict[str, float]:
+        """The ``steps.csv`` cells of the norms (none when the window measured no step)."""
+        return {GRAD_NORM_PREFIX + task: value for task, value in self.grad_norms.items()}
+
 
 class LossWindow:
-    """Per-step losses since the last report, kept on the device until :meth:`flush`."""
+    """Per-step losses (and measured gradient norms) since the last report, kept on the device until
+    :meth:`flush`."""
 
     def __init__(self) -> None:
         self._losses: list[torch.Tensor] = []
         self._labels: list[tuple[int, str, int]] = []
+        self._norms: list[torch.Tensor] = []
+        self._norm_tasks: list[str] = []
 
-    def add(self, step: int, name: str, loss: torch.Tensor, images: int) -> None:
+    def add(self, step: int, name: str, loss: torch.Tensor, images: int,
+            grad_norm: Optional[torch.Tensor] = None) -> None:
         self._losses.append(loss.detach().float().reshape(()))
         self._labels.append((step, name, images))
+        if grad_norm is not None:
+            self._norms.append(grad_norm.detach().float().reshape(()).to(self._losses[-1].device))
+            self._norm_tasks.append(name)
 
     def flush(self, ctx: DistContext, flags: Sequence[float] = ()) -> WindowStats:
         """One all-reduce of the window's losses and ``flags``: every rank gets the same answer.
@@ -66,20 +88,30 @@ class LossWindow:
         A loss is non-finite when it is on any rank, so all ranks stop at the same step.
         """
         device = self._losses[0].device if self._losses else ctx.device
-        values = torch.cat([torch.stack(self._losses) if self._losses else torch.zeros(0, device=device),
-                            torch.tensor(list(flags), dtype=torch.float32, device=device)])
+        values = torch.cat([torch.stack(tensors) if tensors else torch.zeros(0, device=device)
+                            for tensors in (self._losses, self._norms)]
+                           + [torch.tensor(list(flags), dtype=torch.float32, device=device)])
         values = ctx.all_sum(values).cpu()
-        n = len(self._losses)
-        losses, summed_flags = values[:n] / ctx.world_size, values[n:].tolist()
-        stats = WindowStats({}, {}, summed_flags)
+        n, m = len(self._losses), len(self._norms)
+        losses, summed_flags = values[:n] / ctx.world_size, values[n + m:].tolist()
+        stats = WindowStats({}, {}, summed_flags,
+                            grad_norms=self._mean_norms(values[n:n + m] / ctx.world_size))
         for (step, name, images), value in zip(self._labels, losses.tolist()):
             if not math.isfinite(value):
                 stats.first_bad = (step, name, value)
                 break
             stats.sums[name] = stats.sums.get(name, 0.0) + value * images * ctx.world_size
             stats.images[name] = stats.images.get(name, 0) + images * ctx.world_size
-        self._losses, self._labels = [], []
+        self._losses, self._labels, self._norms, self._norm_tasks = [], [], [], []
         return stats
+
+    def _mean_norms(self, norms: torch.Tensor) -> dict[str, float]:
+        """Per task, the mean of its measured norms (all ranks hold the same all-reduced gradients, so
+        the mean over ranks is each rank's value)."""
+        values: dict[str, list[float]] = {}
+        for task, value in zip(self._norm_tasks, norms.tolist()):
+            values.setdefault(task, []).append(value)
+        return {task: sum(v) / len(v) for task, v in values.items()}
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -99,8 +131,10 @@ def _format(row: dict[str, Any]) -> str:
 class RunLogger:
     """Writes the run's reports; on ranks other than 0 it only keeps the epoch history."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool):
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool,
+                 step_columns: Optional[Sequence[str]] = None):
         self.run_dir, self.enabled, self.tensorboard = run_dir, enabled, tensorboard and enabled
+        self.step_columns = list(step_columns or STEP_FIELDS)
         self.history: list[dict[str, Any]] = []
         self._writer: Any = None
         self._purge_step: Optional[int] = None
@@ -109,7 +143,9 @@ class RunLogger:
     def restore(self, history: list[dict[str, Any]], x: int) -> None:
         """Continue the logs of a resumed run: drop what was logged after its checkpoint at ``x``.
 
-        ``x`` is the logs' axis: stage-1 steps, then stage-1 steps plus stage-2 epochs.
+        ``x`` is the logs' axis: stage-1 steps, then stage-1 steps plus stage-2 epochs. ``steps.csv`` is
+        rewritten with this run's columns, so a run resumed with other columns (``train.log_grad_norms``
+        switched) keeps one header: the old rows have no cells for the new columns.
         """
         self.history = [dict(row) for row in history]
         self._purge_step = x + 1
@@ -120,7 +156,7 @@ class RunLogger:
         if steps_file.is_file():
             with steps_file.open(newline="") as handle:
                 kept = [r for r in csv.DictReader(handle) if int(r["step"]) <= x]
-            _write_text(steps_file, self._csv(STEP_FIELDS, kept))
+            _write_text(steps_file, self._csv(self.step_columns, kept))
 
     # -- reports ------------------------------------------------------------------------------------
     def step(self, row: dict[str, Any]) -> None:
@@ -130,7 +166,7 @@ class RunLogger:
         new = not steps_file.is_file()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with steps_file.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=self.step_columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)

@@ -7,7 +7,7 @@ means the run diverged, never a rounding artefact of the low-precision forward.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 import torch
 
@@ -41,14 +41,24 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        """Backward and optimiser step; with fp16 the scaler skips steps whose gradients overflowed."""
+    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+             on_gradients: Optional[Callable[[], None]] = None) -> None:
+        """Backward and optimiser step; with fp16 the scaler skips steps whose gradients overflowed.
+
+        ``on_gradients`` runs between the two, on the true (unscaled) gradients: with fp16 the gradients
+        are unscaled first, which ``scaler.step`` would do anyway, so the update is the same.
+        """
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
             loss.backward()
+            if on_gradients is not None:
+                on_gradients()
             optimizer.step()
         else:
             self.scaler.scale(loss).backward()
+            if on_gradients is not None:
+                self.scaler.unscale_(optimizer)
+                on_gradients()
             self.scaler.step(optimizer)
             self.scaler.update()
 

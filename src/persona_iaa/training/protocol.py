@@ -51,7 +51,7 @@ from .losses import (
     final_loss,
     personality_loss,
 )
-from .monitor import RunLogger
+from .monitor import RunLogger, step_fields
 from .precision import Precision
 from .schedule import AlternationSchedule
 from .stage1 import (
@@ -202,7 +202,9 @@ class Trainer:
         self.tasks = paper_tasks(self.losses)
         trained = (AESTHETIC,) if self.personality is None else (AESTHETIC, PERSONALITY)
         self.schedule = (schedule or AlternationSchedule()).restricted_to(trained)
-        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=tc.tensorboard)
+        measured = [task for task in (AESTHETIC, PERSONALITY) if task in self.schedule.pattern]
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=tc.tensorboard,
+                                step_columns=step_fields(measured if tc.log_grad_norms else ()))
         self.stop = StopSignals()
         self.checkpoints = RunCheckpoints(self.run_dir, self.dist, tc.keep_last)
         self.best_epoch: Optional[int] = None
@@ -257,7 +259,7 @@ class Trainer:
     def step_context(self, optimizer: torch.optim.Optimizer) -> StepContext:
         """What :func:`~.step.train_step` needs to train this run's model with ``optimizer``."""
         return StepContext(self.training_module(), optimizer, self.precision, self.device, self.memory_format,
-                           self.tasks)
+                           self.tasks, shared=self.model.parameter_groups()["backbone"])
 
     # -- the stages ---------------------------------------------------------------------------------
     def stage1(self, resume: Optional[Stage1State] = None) -> None:

@@ -2,7 +2,9 @@
 
 One *step* is the batches the :class:`~persona_iaa.training.schedule.AlternationSchedule` hands out
 (the paper's: one aesthetic, one personality batch), trained by
-:func:`~persona_iaa.training.step.train_step`. Reports come every ``train.log_every`` steps; checkpoints
+:func:`~persona_iaa.training.step.train_step`. Reports come every ``train.log_every`` steps (and at
+epoch ends and step checkpoints); with ``train.log_grad_norms`` those steps, and only those, measure
+each task's gradient norm on the backbone for the report. Checkpoints
 at every epoch end, every ``checkpoint_every`` steps, every ``checkpoint_minutes`` and on SIGTERM/SIGINT.
 Positions count global batches and the personality stream's items, so a resumed run (on any number of
 ranks) continues with the very batches an uninterrupted run would have seen.
@@ -120,22 +122,32 @@ class Stage1Loop:
         self._end_epoch(epoch, lrs, images, time.perf_counter() - started)
 
     def _step(self, batches: StepBatches) -> int:
-        """Train one step, keep its losses for the next report, move the position on; its image count."""
-        step = self.position.step + 1
+        """Train one step, keep its losses for the next report, move the position on; its image count.
+
+        A step whose report is due measures its gradient norms when ``train.log_grad_norms`` asks.
+        """
+        after = self.schedule.advance(self.position, batches, self.trainer.personality_global_batch)
+        measure = self.trainer.config.train.log_grad_norms and self._report_scheduled(after)
         images = 0
-        for done in train_step(self.context, batches):
-            self.window.add(step, done.task, done.loss, done.images)
+        for done in train_step(self.context, batches, measure):
+            self.window.add(after.step, done.task, done.loss, done.images, done.grad_norm)
             images += done.images
-        self.position = self.schedule.advance(self.position, batches, self.trainer.personality_global_batch)
+        self.position = after
         return images
+
+    def _report_scheduled(self, position: Stage1Position) -> bool:
+        """Whether the step that ends at ``position`` reports whatever happens: every ``log_every`` steps,
+        at the epoch's end and at a step checkpoint (a stop signal adds reports no one can foresee)."""
+        tc, step = self.trainer.config.train, position.step
+        checkpoint_step = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0
+        return step % tc.log_every == 0 or position.batch == self.n_batches or checkpoint_step
 
     def _after_step(self, epoch: int, lrs: dict[str, float], bar: tqdm) -> None:
         """Report, checkpoint and stop when due (reports are where the ranks agree)."""
         t, tc, step = self.trainer, self.trainer.config.train, self.position.step
         checkpoint_step = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0
         stop_now = t.stop.received is not None and not t.dist.distributed  # ranks agree at reports
-        epoch_end = self.position.batch == self.n_batches
-        if not (step % tc.log_every == 0 or epoch_end or checkpoint_step or stop_now):
+        if not (self._report_scheduled(self.position) or stop_now):
             return
         stop, checkpoint_due = self._report(epoch, lrs, bar)
         if stop or checkpoint_due or checkpoint_step:
@@ -156,7 +168,8 @@ class Stage1Loop:
             position.images[name] = position.images.get(name, 0) + stats.images[name]
         row = {"stage": 1, "epoch": epoch, "step": position.step, "loss_aesthetic": stats.mean(AESTHETIC),
                "loss_personality": stats.mean(PERSONALITY), **{f"lr_{k}": v for k, v in lrs.items()},
-               "images_per_second": sum(stats.images.values()) / max(seconds, 1e-9)}
+               "images_per_second": sum(stats.images.values()) / max(seconds, 1e-9),
+               **stats.grad_norm_columns()}
         t.logger.step(row)
         shown = ("loss_aesthetic", "loss_personality", "images_per_second")
         bar.set_postfix({k.replace("loss_", ""): f"{v:.4g}" for k, v in row.items()
