@@ -44,8 +44,8 @@ grid() {  # stage-2 split x L_p reduction (each reproduction gives both solvers)
 }
 
 curve() {  # aesthetic training-set size with the personality set fixed, on a held-out world
-  world "$OUT/world-1000" 1000 1
-  for n in 100 300 1000; do
+  world "$OUT/world-1000" 1000 1  # 1,000 Train + 100 Validation images
+  for n in 100 300 900; do  # 900 of the 935 training images left after the validation carve
     reproduce "$OUT/curve/n-$n" "$OUT/world-1000" "data.aesthetic_train_size=$n"
   done
   "$PYTHON" studies/summarise.py curve "$OUT/curve" --plot "$FIGURES/curve.png"

@@ -165,7 +165,14 @@ def test_old_imports_of_the_model_file_functions_still_work():
 
 
 @pytest.mark.parametrize(
-    "package, forbidden", [("models", ("training", "inference")), ("inference", ("training",))]
+    "package, forbidden", [
+        ("models", ("training", "inference", "evaluation", "experiments", "cli", "server")),
+        ("data", ("models", "training", "inference", "evaluation", "experiments", "cli", "server")),
+        ("evaluation", ("training", "inference", "experiments", "cli", "server")),
+        ("training", ("inference", "experiments", "cli", "server")),
+        ("inference", ("training", "experiments", "cli")),
+        ("experiments", ("cli", "server")),
+    ]
 )
 def test_lower_floors_do_not_import_higher_ones(package, forbidden):
     import ast

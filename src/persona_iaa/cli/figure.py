@@ -55,8 +55,8 @@ def _write(plot: Callable[..., Path], data: Any, output: Path) -> Path:
 
 
 def fig4(args: argparse.Namespace) -> int:
-    from ..evaluation.figures import inter_task_weights, plot_fig4
     from ..evaluation.report import weights_table
+    from ..experiments.figures import inter_task_weights, plot_fig4
 
     weights = inter_task_weights(args.run)
     path = _write(plot_fig4, weights, Path(args.output or Path(args.run) / "fig4.png"))
@@ -73,7 +73,7 @@ def fig4(args: argparse.Namespace) -> int:
 
 def fig5(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..evaluation.figures import fig5_panels, plot_fig5
+    from ..experiments.figures import fig5_panels, plot_fig5
 
     if args.images is not None and args.count is not None:
         raise ConfigError("give --images or --count, not both")

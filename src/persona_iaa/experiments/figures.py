@@ -20,8 +20,8 @@ from PIL import Image
 
 from ..constants import TRAIT_NAMES, TRAITS
 from ..errors import ConfigError, DataError, first_line
+from ..evaluation.report import pyplot, save_figure
 from ..training.stage2 import sgd_converged
-from .report import pyplot, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +223,9 @@ def predict_test_split(run: Path, spec: str, config: Any, *, device: str = "auto
     from ..data.records import AESTHETIC
     from ..data.registry import load_task_data
     from ..data.transforms import eval_transform
+    from ..evaluation.evaluate import predict
     from ..models.io import load_trained_model
     from ..runtime import resolve_device
-    from .evaluate import predict
 
     if batch_size < 1 or workers < 0:
         raise ConfigError("--batch-size must be at least 1 and --workers at least 0")
@@ -247,7 +247,7 @@ def run_test_outputs(run: Path, spec: Optional[str] = None, **predict_options: A
     model predicts the test split of ``spec``. ``spec`` also says how images are opened."""
     from ..data.records import AESTHETIC
     from ..data.registry import load_source
-    from .evaluate import PREDICTIONS_FILE, read_predictions, run_config
+    from ..evaluation.evaluate import PREDICTIONS_FILE, read_predictions, run_config
 
     config = run_config(run)
     own = config.data.aesthetic

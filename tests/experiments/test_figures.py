@@ -168,7 +168,7 @@ def test_a_run_without_the_personality_task_is_refused(trained_run, tmp_path, ca
 
 def test_find_image_refuses_an_ambiguous_name():
     from persona_iaa.errors import DataError
-    from persona_iaa.evaluation.figures import find_image
+    from persona_iaa.experiments.figures import find_image
 
     paths = ["/d/a/x.jpg", "/d/b/x.jpg", "/d/b/y.jpg"]
     assert find_image(paths, "b/x.jpg") == 1 and find_image(paths, "y.jpg") == 2
@@ -178,7 +178,7 @@ def test_find_image_refuses_an_ambiguous_name():
 
 
 def test_choose_images_never_draws_an_image_twice():
-    from persona_iaa.evaluation.figures import choose_images
+    from persona_iaa.experiments.figures import choose_images
 
     chosen = choose_images(["a", "b", "c"], np.array([0.2, 0.9, 0.5]), count=2)
     assert [i for _, i in chosen] == [1, 2, 0]
@@ -186,7 +186,7 @@ def test_choose_images_never_draws_an_image_twice():
 
 
 def test_plot_fig5_lays_out_many_panels_and_odd_file_names(tmp_path):
-    from persona_iaa.evaluation.figures import Fig5Panel, plot_fig5
+    from persona_iaa.experiments.figures import Fig5Panel, plot_fig5
 
     image = Image.new("RGB", (300, 200), (200, 120, 40))
     panels = [Fig5Panel(f"({k})", f"/x/price_$5$_{'long' * 20}_{k}.jpg", image, 0.1 * k, 0.5,
