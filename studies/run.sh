@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The studies of docs/STUDIES.md, on a CPU: bash studies/run.sh grid|curve|capacity|grad|all
+# The studies of docs/STUDIES.md, on a CPU: bash studies/run.sh grid|curve|capacity|balance|grad|all
 # Every run is a `persona-iaa reproduce` (resumable: run the same line again after an interruption).
 # On a 2-core machine run two studies at once, each with OMP_NUM_THREADS=1.
 set -euo pipefail
@@ -62,6 +62,14 @@ capacity() {  # the 12.9k-parameter tiny net against an ImageNet-pretrained mobi
   "$PYTHON" studies/summarise.py grid "$OUT/capacity" --plot "$FIGURES/capacity.png"
 }
 
+balance() {  # a lighter personality loss, so that its gradient on the shared layers no longer dominates
+  world "$OUT/world-heldout" 250 1
+  for weight in 0.2 0.05; do
+    reproduce "$OUT/capacity/tiny-sum-weight-$weight" "$OUT/world-heldout" "loss.personality_weight=$weight"
+  done
+  "$PYTHON" studies/summarise.py grid "$OUT/capacity" --plot "$FIGURES/capacity.png"
+}
+
 grad() {  # which task drives the shared layers: per-task gradient norms every 5 steps (one seed)
   world "$OUT/world-heldout" 250 1
   for reduction in sum mean; do
@@ -72,7 +80,7 @@ grad() {  # which task drives the shared layers: per-task gradient norms every 5
 }
 
 case "${1:-all}" in
-  grid|curve|capacity|grad) "$1" ;;
-  all) grid; curve; capacity; grad ;;
-  *) echo "usage: bash studies/run.sh grid|curve|capacity|grad|all" >&2; exit 2 ;;
+  grid|curve|capacity|balance|grad) "$1" ;;
+  all) grid; curve; capacity; balance; grad ;;
+  *) echo "usage: bash studies/run.sh grid|curve|capacity|balance|grad|all" >&2; exit 2 ;;
 esac

@@ -107,10 +107,10 @@ def grad_summary(runs: list[Path], path: Path | None) -> str:
         p = np.array([r["grad_norm_personality"] for r in rows])
         lines.append(f"| {run} | {len(rows)} | {np.median(a):.4g} | {np.median(p):.4g} "
                      f"| {np.median(p / a):.3g} |")
-        if ax is not None:
-            steps = [r["step"] for r in rows]
-            ax.plot(steps, a, label=f"aesthetic ({run.parent.name})")
-            ax.plot(steps, p, linestyle="--", label=f"personality ({run.parent.name})")
+        if ax is not None:  # one colour per run: its study folder (ROOT/<name>/seed-k/multitask)
+            steps, name = [r["step"] for r in rows], run.parents[1].name
+            line, = ax.plot(steps, a, label=f"aesthetic, L_p {name}")
+            ax.plot(steps, p, linestyle="--", color=line.get_color(), label=f"personality, L_p {name}")
     if ax is not None and path is not None:
         ax.set_yscale("log")
         ax.set_xlabel("stage-1 step")

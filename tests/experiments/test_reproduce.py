@@ -134,3 +134,16 @@ def test_the_workload_counts_every_pass_a_run_makes():
     assert run_workload(frozen, sizes, {"train": 1000, "val": 0, "test": 0})["forward_images"] == 145 + 95
     one_hour = Throughput((20 * 95 + FORWARD_SHARE * 145) / 3600, "test")
     assert hours(baseline, one_hour) == pytest.approx(1.0) and hours(baseline, None) is None
+
+
+def test_a_root_from_before_a_new_setting_is_still_the_same_reproduction(reproduced, demo_data):
+    """Settings added to the project later count at their defaults in an older ROOT's manifest."""
+    manifest = reproduced / "reproduce.json"
+    saved = json.loads(manifest.read_text())
+    older = json.loads(manifest.read_text())
+    del older["config"]["train"]["log_grad_norms"]
+    manifest.write_text(json.dumps(older))
+    try:
+        assert main(reproduce_args(reproduced, demo_data)) == 0
+    finally:
+        manifest.write_text(json.dumps(saved))

@@ -112,6 +112,15 @@ def comparable_config(config: Config) -> dict[str, Any]:
     return values
 
 
+def with_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every key it lacks taken from ``defaults``, section by section."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        merged[key] = (with_defaults(value, defaults[key])
+                       if isinstance(value, dict) and isinstance(defaults.get(key), dict) else value)
+    return merged
+
+
 def claim_root(rep: Reproduction) -> None:
     """Record the reproduction in ``ROOT/reproduce.json``, refusing a ROOT that holds another one
     (mixing configurations would make the table a mean over different experiments)."""
@@ -119,6 +128,8 @@ def claim_root(rep: Reproduction) -> None:
     mine = {"table": rep.table.name, "config": comparable_config(rep.config)}
     if manifest.is_file():
         theirs = read_json(manifest)
+        # a setting added to the project since ROOT was made counts at its default there
+        theirs["config"] = with_defaults(theirs.get("config") or {}, comparable_config(Config()))
         if {k: theirs.get(k) for k in mine} != mine:
             raise ConfigError(f"{rep.root} holds a reproduction of another table or configuration; "
                               "give another --output, or the same config and settings as before")
