@@ -21,6 +21,9 @@ def test_demo_end_to_end_reports_and_logs_instead_of_printing(tmp_path, capsys, 
     differences = result["table"]["difference"]
     some_not_significant = any(not d[m]["significant"] for d in differences.values() for m in d)
     assert "paired bootstrap" in report and ("not significant" in report) == some_not_significant
+    order_line = next(line for line in report.splitlines() if line.startswith("  order (SROCC"))
+    srocc_significant = differences["multitask_sgd"]["srocc"]["significant"]
+    assert ("no significant difference" in order_line) == (not srocc_significant)
     assert "inter-task weights, SGD" in report and "not evidence for the paper's claims" in report
     assert "[personal]" in report and "100 ratings (few-shot)" in report
     assert report.count("\n  ") >= len(result["samples"]) == 5  # one line per scored test image

@@ -153,15 +153,24 @@ def demo_report(result: dict[str, Any], output: Path) -> str:
 
 
 def plain_conclusion(table: dict[str, Any]) -> str:
-    """What the comparison means, in plain words: order (SROCC) and closeness (RMSE), with significance."""
-    rows, diff = table["rows"], table["difference"]["multitask_sgd"]["srocc"]
+    """What the comparison means, in plain words: order, closeness and the good/poor call, each with
+    whether the paired difference is significant."""
+    rows, diff = table["rows"], table["difference"]["multitask_sgd"]
     base, multi = rows["aesthetic_only"], rows["multitask_sgd"]
-    if diff["significant"]:
-        order = "orders them better" if diff["mean"] > 0 else "orders them worse"
-    else:
-        order = "orders them neither better nor worse (the difference is not significant)"
-    close = "closer to" if multi["rmse"]["mean"] < base["rmse"]["mean"] else "no closer to"
-    return (f"in plain words: on held-out images of this demo world, over {len(table['seeds'])} seed(s), the "
-            f"multi-task model\n{order} than the aesthetic-only baseline (SROCC {multi['srocc']['mean']:.3f} "
-            f"vs {base['srocc']['mean']:.3f}; 1 = the true order),\nand its scores are {close} the true ones "
-            f"(RMSE {multi['rmse']['mean']:.3f} vs {base['rmse']['mean']:.3f}; lower is better)")
+
+    def verdict(metric: str) -> str:
+        if not diff[metric]["significant"]:
+            return "no significant difference"
+        return "significantly better" if diff[metric]["mean"] > 0 else "significantly worse"
+
+    closer = "closer" if multi["rmse"]["mean"] < base["rmse"]["mean"] else "not closer"
+    return "\n".join([
+        f"in plain words (held-out images of this demo world, {len(table['seeds'])} seed(s), multi-task "
+        "with SGD w vs aesthetic only):",
+        f"  order (SROCC, 1 = the true order):   {multi['srocc']['mean']:.3f} vs "
+        f"{base['srocc']['mean']:.3f}, {verdict('srocc')}",
+        f"  closeness (RMSE, lower is better):   {multi['rmse']['mean']:.3f} vs {base['rmse']['mean']:.3f}, "
+        f"{closer}",
+        f"  good or poor at 0.5 (ACC):           {100 * multi['acc']['mean']:.1f}% vs "
+        f"{100 * base['acc']['mean']:.1f}%, {verdict('acc')}",
+        "  (docs/STUDIES.md measures when the personality task helps)"])
