@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from persona_iaa.evaluation.report import pyplot, save_figure
-from persona_iaa.experiments.report import difference_cell
+from persona_iaa.experiments.report import difference_cell, ours_cell
 
 ROWS = {"aesthetic_only": "aesthetic only", "multitask_sgd": "multi-task, SGD w",
         "multitask_lstsq": "multi-task, lstsq w"}
@@ -34,18 +34,13 @@ def tables(root: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def cell(summary: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
-    sd = "" if summary["sd"] is None else f" ± {scale * summary['sd']:.{digits}f}"
-    return f"{scale * summary['mean']:.{digits}f}{sd}"
-
-
 def markdown(found: dict[str, dict[str, Any]], metric: str) -> str:
     title = metric.upper()
     lines = [f"| setting | seeds | {title}: " + f" | {title}: ".join(ROWS.values())
              + f" | Δ{title} SGD − aesthetic only | Δ{title} lstsq − aesthetic only |",
              "|---|---:|" + "---:|" * (len(ROWS) + 2)]
     for name, table in found.items():
-        cells = [cell(table["rows"][row][metric]) for row in ROWS]
+        cells = [ours_cell(metric, table["rows"][row][metric]) for row in ROWS]
         diffs = [difference_cell(metric, table["difference"][row][metric])
                  for row in ("multitask_sgd", "multitask_lstsq")]
         lines.append(f"| {name} | {len(table['seeds'])} | " + " | ".join(cells + diffs) + " |")

@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import Config, builtin_config_path, load_config
+from .config import builtin_config_path
 from .data.synthetic import make_demo_data
+from .evaluation.evaluate import PREDICTIONS_FILE, read_predictions
 from .evaluation.report import weights_table
 from .experiments.report import differences_markdown, ours_markdown
 from .files import read_json
@@ -61,11 +62,6 @@ def demo_overrides(epochs: Optional[int], overrides: Sequence[str], data: dict[s
     return extra + list(overrides)
 
 
-def demo_config(output: Path, config_path: Optional[str], epochs: Optional[int], overrides: Sequence[str],
-                data: dict[str, str]) -> Config:
-    return load_config(config_path or builtin_config_path("demo"), demo_overrides(epochs, overrides, data))
-
-
 def link_first_seed(output: Path, seeds_root: Path, seed: int) -> None:
     """``output/aesthetic_only`` and ``output/multitask``: the first seed's runs, where ``serve``, the
     personal part and the README look (a relative link; a copy where links are not allowed)."""
@@ -109,9 +105,8 @@ def run_demo(output: Path, *, config_path: Optional[str] = None, epochs: Optiona
     log.info("[3/4] scoring a few test images with the first seed's multi-task model")
     multitask = read_json(seed_dir(output / "seeds", first) / "multitask" / "test_metrics.json")
     predictor = load_model(output / "multitask", device="cpu")
-    test_paths = [line.split(",")[0] for line in
-                  (output / "multitask" / "test_predictions.csv").read_text().splitlines()[1:6]]
-    samples = list(predictor.score(test_paths))
+    test_paths, _ = read_predictions(output / "multitask" / PREDICTIONS_FILE)
+    samples = list(predictor.score(test_paths[:5]))
     result: dict[str, Any] = {"table": table, "multitask": multitask, "samples": samples,
                               "sgd_converged": sgd_converged(multitask["stage2"])}
     from .personal.demo import run_personal_demo

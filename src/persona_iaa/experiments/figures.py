@@ -9,9 +9,7 @@ is drawn over its seeds: Fig. 4 shows the mean and the spread, Fig. 5 the first 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import re
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -19,18 +17,13 @@ import numpy as np
 from PIL import Image
 
 from ..constants import TRAIT_NAMES, TRAITS
-from ..errors import ConfigError, DataError, first_line
+from ..errors import ConfigError, DataError
 from ..evaluation.report import pyplot, save_figure
 from ..training.stage2 import sgd_converged
+from .reproduce import DONE_FILE, MULTITASK, SEED_DIR, read_stage2
 
 logger = logging.getLogger(__name__)
 
-#: The run file whose ``stage2`` entry Fig. 4 draws.
-METRICS_FILE = "test_metrics.json"
-#: A reproduce root's seed folders (``seed-0``, ``seed-1``...) and the multi-task run inside each.
-SEED_DIR = re.compile(r"seed-(\d+)")
-MULTITASK_RUN = "multitask"
-STAGE2_KEYS = ("weights", "lstsq_weights", "train_mse", "lstsq_train_mse", "train_mse_without_w")
 #: Series colours: SGD (the paper's stage 2) and the exact least-squares solution (eq. 6).
 SGD_COLOUR, LSTSQ_COLOUR = "#4f81bd", "#f0a030"
 
@@ -45,43 +38,26 @@ def _seed_runs(root: Path) -> list[Path]:
         match = SEED_DIR.fullmatch(child.name)
         if match is None or not child.is_dir():
             continue
-        run = child / MULTITASK_RUN
-        if (run / METRICS_FILE).is_file():
+        run = child / MULTITASK
+        if (run / DONE_FILE).is_file():
             found.append((int(match.group(1)), run))
         else:
-            logger.warning("%s: no finished multi-task run (%s missing); left out", child, METRICS_FILE)
+            logger.warning("%s: no finished multi-task run (%s missing); left out", child, DONE_FILE)
     return [run for _, run in sorted(found)]
 
 
 def multitask_runs(path: Union[str, Path]) -> list[Path]:
     """``[path]`` for a finished run folder, the seeds' multi-task runs for a reproduce root."""
     path = Path(path)
-    if (path / METRICS_FILE).is_file():
+    if (path / DONE_FILE).is_file():
         return [path]
     if not path.is_dir():
         raise DataError(f"{path}: no such run folder")
     runs = _seed_runs(path)
     if not runs:
-        raise DataError(f"{path} is neither a finished run (no {METRICS_FILE}) nor a reproduce root "
-                        f"(no seed-<k>/{MULTITASK_RUN}/{METRICS_FILE})")
+        raise DataError(f"{path} is neither a finished run (no {DONE_FILE}) nor a reproduce root "
+                        f"(no seed-<k>/{MULTITASK}/{DONE_FILE})")
     return runs
-
-
-def read_stage2(run: Path) -> dict[str, Any]:
-    """The run's stage-2 summary; a run trained without the personality task has none (one-line error)."""
-    file = run / METRICS_FILE
-    try:
-        metrics = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{file}: cannot be read ({first_line(exc)})") from None
-    stage2 = metrics.get("stage2") if isinstance(metrics, dict) else None
-    if stage2 is None:
-        raise DataError(f"{run} was trained without the personality task (stage2 is null in {METRICS_FILE}): "
-                        "it has no inter-task weights or traits to draw")
-    missing = [key for key in STAGE2_KEYS if key not in stage2]
-    if missing:
-        raise DataError(f"{file}: stage2 lacks {', '.join(missing)} (written by an older persona-iaa?)")
-    return stage2
 
 
 # ---------------------------------------------------------------- Fig. 4

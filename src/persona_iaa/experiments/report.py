@@ -2,8 +2,9 @@
 paired differences with their 95% intervals. Torch-free: it reads ``table.json`` content only."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
+from ..evaluation.report import format_metric
 from .paper import PAPER_RMSE_NOTE, ROW_NAMES, PaperTable
 
 #: Columns of every reproduced table: (our metric key, the paper's key shown in that column, title).
@@ -14,19 +15,11 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 DIFFERENCE_TITLES = {"srocc": "SROCC", "plcc": "PLCC", "acc": "ACC (points)"}
 
 
-def number(key: str, value: Optional[float], signed: bool = False) -> str:
-    """One value as the tables print it: accuracy in percent, MSE to four decimals, else three."""
-    if value is None:
-        return "-"
-    scale, digits = (100.0, 1) if key == "acc" else (1.0, 4 if key == "mse" else 3)
-    return f"{scale * value:{'+' if signed else ''}.{digits}f}"
-
-
 def ours_cell(key: str, summary: Mapping[str, Any]) -> str:
     mean, sd = summary.get("mean"), summary.get("sd")
     if mean is None:
         return "-"
-    return number(key, mean) + ("" if sd is None else f" ± {number(key, sd)}")
+    return format_metric(key, mean) + ("" if sd is None else f" ± {format_metric(key, sd)}")
 
 
 def _line(cells: list[str]) -> str:
@@ -42,15 +35,16 @@ def paper_rows(paper: PaperTable) -> list[str]:
             for _, paper_key, _ in COLUMNS:
                 value = values.get(paper_key)
                 star = "*" if paper_key == "paper_rmse" and value is not None else ""
-                cells.append("" if value is None else number("mse" if star else paper_key, value) + star)
+                shown_as = "mse" if star else paper_key
+                cells.append("" if value is None else format_metric(shown_as, value) + star)
             lines.append(_line(cells))
     return lines
 
 
 def difference_cell(key: str, diff: Mapping[str, Any]) -> str:
     low, high = diff.get("ci95") or [None, None]
-    text = (f"{number(key, diff.get('mean'), signed=True)} "
-            f"[{number(key, low, True)}, {number(key, high, True)}]")
+    text = (f"{format_metric(key, diff.get('mean'), signed=True)} "
+            f"[{format_metric(key, low, True)}, {format_metric(key, high, True)}]")
     return text + ("" if diff.get("significant") else " not significant")
 
 

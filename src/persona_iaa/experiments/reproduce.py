@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -31,8 +32,13 @@ from .paper import PAPER_TABLES, ROW_NAMES, PaperTable
 
 log = logging.getLogger(__name__)
 
-#: The two trainings of every seed, in the order they run.
-RUNS: tuple[str, ...] = ("aesthetic_only", "multitask")
+#: The two trainings of every seed, in the order they run (``ROOT/seed-<k>/<run>``).
+MULTITASK = "multitask"
+RUNS: tuple[str, ...] = ("aesthetic_only", MULTITASK)
+#: The name :func:`seed_dir` gives a seed's folder, as a pattern (figures find the seeds by it).
+SEED_DIR = re.compile(r"seed-(\d+)")
+#: What a multi-task run's ``stage2`` summary holds (``test_metrics.json``).
+STAGE2_KEYS = ("weights", "lstsq_weights", "train_mse", "lstsq_train_mse", "train_mse_without_w")
 #: The metrics each row of ``table.json`` reports (mean, sd and per-seed values).
 ROW_METRICS: tuple[str, ...] = ("srocc", "plcc", "krcc", "rmse", "mse", "acc")
 #: Written last by every run: its presence means the run finished.
@@ -139,11 +145,11 @@ def claim_root(rep: Reproduction) -> None:
     write_json(manifest, {**mine, "seeds": seeds})
 
 
-def train_planned(run: PlannedRun) -> dict[str, Any]:
-    """Train one run afresh, or continue it from its latest checkpoint (``train --resume``)."""
+def train_planned(run: PlannedRun, status: str) -> dict[str, Any]:
+    """Train one run afresh, or continue it from its latest checkpoint (``train --resume``); ``status`` is
+    :meth:`PlannedRun.status`."""
     from ..training.protocol import Trainer
 
-    status = run.status()
     if status == "new" and run.directory.exists():
         shutil.rmtree(run.directory)  # a run stopped before its first checkpoint: nothing to keep
     return Trainer(run.config, resume=status == "partial").run()
@@ -158,12 +164,26 @@ def execute(rep: Reproduction) -> None:
                 "new": "training"}[status]
         log.info("[%d/%d] seed %d, %s: %s (%s)", i, len(rep.runs), run.seed, run.kind, what, run.directory)
         if status != "done":
-            train_planned(run)
+            train_planned(run, status)
+
+
+def read_stage2(run: Path) -> dict[str, Any]:
+    """A finished multi-task run's stage-2 summary; a run trained without the personality task has none
+    (one-line error)."""
+    stage2 = (read_json(run / DONE_FILE) or {}).get("stage2")
+    if stage2 is None:
+        raise DataError(f"{run} was trained without the personality task (stage2 is null in {DONE_FILE}): "
+                        "it has no inter-task weights or traits")
+    missing = [key for key in STAGE2_KEYS if key not in stage2]
+    if missing:
+        raise DataError(f"{run / DONE_FILE}: stage2 lacks {', '.join(missing)} "
+                        "(written by an older persona-iaa?)")
+    return stage2
 
 
 def seed_scores(rep: Reproduction, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """One seed's test targets, each row's scores on them, and its stage-2 summary."""
-    base_dir, multi_dir = rep.run(seed, "aesthetic_only").directory, rep.run(seed, "multitask").directory
+    base_dir, multi_dir = rep.run(seed, "aesthetic_only").directory, rep.run(seed, MULTITASK).directory
     for directory in (base_dir, multi_dir):
         if not (directory / PREDICTIONS_FILE).is_file():
             raise DataError(f"{directory} has no {PREDICTIONS_FILE}: run reproduce to finish it")
@@ -171,7 +191,7 @@ def seed_scores(rep: Reproduction, seed: int) -> tuple[np.ndarray, dict[str, np.
     multi_paths, multi = read_predictions(multi_dir / PREDICTIONS_FILE)
     if base_paths != multi_paths:
         raise DataError(f"seed {seed}: the two runs were tested on different images")
-    stage2 = read_json(multi_dir / DONE_FILE)["stage2"]
+    stage2 = read_stage2(multi_dir)
     lstsq_w = np.array([stage2["lstsq_weights"][t] for t in TRAITS])
     scores = {"aesthetic_only": base.score, "multitask_sgd": multi.score,
               "multitask_lstsq": final_score(multi.aesthetic, multi.personality, lstsq_w)}
@@ -216,5 +236,5 @@ def data_sizes(rep: Reproduction) -> dict[str, Any]:
     """The split sizes of the reproduction's data (what ``--dry-run`` estimates the work from)."""
     from ..training.protocol import load_run_data
 
-    aesthetic, personality = load_run_data(rep.run(rep.seeds[0], "multitask").config)
+    aesthetic, personality = load_run_data(rep.run(rep.seeds[0], MULTITASK).config)
     return {"aesthetic": aesthetic.sizes(), "personality": personality.sizes() if personality else None}
